@@ -1,0 +1,111 @@
+# sensornode: every entry point a user needs. `make sim` and `make test` on a fresh machine.
+# Each target sets up what it needs (the .venv from pinned requirements, umqtt.simple, stubs).
+
+PYTHON  ?= python3
+VENV    := .venv
+PY      := $(VENV)/bin/python
+BUILD   := build
+STAMP   := $(VENV)/.installed
+UMQTT   := $(BUILD)/umqtt/umqtt/simple.py
+STUBS   := $(BUILD)/stubs/.installed
+
+BOARD   ?= esp32
+PORT    ?=
+BROKER  ?=
+DEVICE  ?=
+DURATION ?=
+ID      ?=
+FS      ?=
+SERIAL  ?=
+HEAP    ?=
+
+ARCH_esp32 := xtensawin
+ARCH_picow := armv6m
+ARCH := $(ARCH_$(BOARD))
+FIRMWARE := $(wildcard firmware/*.py)
+
+opt = $(if $($(1)),$(2) $($(1)))
+
+.PHONY: help setup test lint compile sim vboard listen flash repl reset ls provision erase-config bench brokers clean
+
+help:
+	@echo "make sim        a broker, a virtual board and a live view of its readings (start here)"
+	@echo "make test       every test: host logic, virtual boards on real brokers, flashing"
+	@echo "make flash      BOARD=esp32|picow [PORT=...]: compile and copy the firmware to a board"
+	@echo "make repl | reset | ls | provision | erase-config    [PORT=...]"
+	@echo "make listen     [BROKER=host:port] [DEVICE=id]: watch every node's readings"
+	@echo "make vboard     [BROKER=] [ID=] [BOARD=] [FS=] [SERIAL=] [HEAP=]: one virtual board"
+	@echo "make lint | compile | bench | setup | clean"
+
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(UMQTT): $(STAMP) tools/fetch_umqtt.py
+	$(PY) -m tools.fetch_umqtt --out $(BUILD)/umqtt
+
+$(STUBS): $(STAMP) requirements-stubs.txt
+	rm -rf $(BUILD)/stubs
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --target $(BUILD)/stubs/esp32 \
+		$$(grep -E '^(micropython-esp32|micropython-stdlib)' requirements-stubs.txt)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --target $(BUILD)/stubs/picow \
+		$$(grep -E '^(micropython-rp2|micropython-stdlib)' requirements-stubs.txt)
+	touch $@
+
+setup: $(STAMP) $(UMQTT) brokers
+
+# Mosquitto is a Debian package: installed when running as root and missing; amqtt stands in otherwise.
+brokers:
+	@command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients >/dev/null) \
+	    || echo "mosquitto not installed: tests and make sim use amqtt"; }
+
+test: setup
+	$(PY) -m pytest host_tests
+
+lint: $(STAMP) $(STUBS) $(UMQTT)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/pyright -p tools/pyright/esp32.json --pythonpath /bin/false
+	$(VENV)/bin/pyright -p tools/pyright/picow.json --pythonpath /bin/false
+	$(VENV)/bin/pyright -p tools/pyright/host.json
+
+compile: $(STAMP)
+	$(PY) -m tools.compile --arch xtensawin --out $(BUILD)/mpy/xtensawin
+	$(PY) -m tools.compile --arch armv6m --out $(BUILD)/mpy/armv6m
+
+sim: setup
+	$(PY) -m tools.sim $(call opt,BROKER,--broker) $(call opt,DURATION,--duration)
+
+vboard: setup
+	$(PY) -m tools.vboard $(call opt,BROKER,--broker) $(call opt,ID,--id) --board $(BOARD) \
+		$(call opt,FS,--fs) $(call opt,SERIAL,--serial) $(call opt,HEAP,--heap)
+
+listen: $(STAMP)
+	$(PY) -m tools.listen $(call opt,BROKER,--broker) $(call opt,DEVICE,--device)
+
+flash: $(STAMP)
+	$(PY) -m tools.flash flash --board $(BOARD) $(call opt,PORT,--port)
+
+repl: $(STAMP)
+	$(PY) -m tools.flash repl $(call opt,PORT,--port)
+
+reset: $(STAMP)
+	$(PY) -m tools.flash reset $(call opt,PORT,--port)
+
+ls: $(STAMP)
+	$(PY) -m tools.flash ls $(call opt,PORT,--port)
+
+provision: $(STAMP)
+	$(PY) -m tools.flash provision $(call opt,PORT,--port)
+
+erase-config: $(STAMP)
+	$(PY) -m tools.flash erase-config $(call opt,PORT,--port)
+
+bench: setup
+	$(PY) -m tools.bench
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,35 @@
+# Safe mode: a bad build must never lock out the REPL. Ctrl-C in this window, or the board's
+# button held at power-on (ESP32: BOOT/GPIO0, Pico W: BOOTSEL), skips main.py.
+import time
+
+SAFE_MODE = False
+WINDOW_MS = 1500
+
+
+def _button_held():
+    try:
+        import sys
+
+        if sys.platform == "rp2":
+            import rp2
+
+            return rp2.bootsel_button() == 1
+        if sys.platform == "esp32":
+            from machine import Pin
+
+            return Pin(0, Pin.IN, Pin.PULL_UP).value() == 0
+    except Exception:
+        pass  # no button on this board: the Ctrl-C window still works
+    return False
+
+
+print("boot: Ctrl-C within %.1f s for safe mode (main.py skipped)" % (WINDOW_MS / 1000))
+try:
+    if _button_held():
+        SAFE_MODE = True
+    else:
+        time.sleep_ms(WINDOW_MS)
+except KeyboardInterrupt:
+    SAFE_MODE = True
+if SAFE_MODE:
+    print("boot: safe mode: main.py will not run; the REPL is yours")

@@ -1,0 +1,124 @@
+# Wiring: reads the config, builds the parts with the board's real collaborators and runs the
+# loop. Decisions live in the modules it wires; this one only connects them to the hardware.
+import select
+import time
+
+from firmware.sensors import SensorSet
+from micropython import const
+
+from firmware import config
+from firmware.backoff import Backoff
+from firmware.board import Board
+from firmware.log import log
+from firmware.node import Node
+from firmware.outbox import Outbox
+from firmware.payload import ReadingEncoder
+from firmware.provision import AccessPoint
+from firmware.session import Session
+from firmware.topics import Topics
+from firmware.transport import Transport
+from firmware.version import VERSION
+from firmware.wifi import WifiManager
+
+_IDLE_MAX_MS = const(1000)  # the loop looks at the Wi-Fi link at least this often
+
+
+def _randbits(n):
+    import random
+
+    return random.getrandbits(n)
+
+
+def _ca_data(board, path):
+    if not path:
+        return None
+    try:
+        return board.read_file(path)
+    except OSError:
+        log("mqtt", "ca_file %r not found on the board; TLS without server verification" % path)
+        return None
+
+
+def build():
+    board = Board(log)
+    log("boot", "sensornode %s on %s, reset cause: %s" % (VERSION, board.name, board.reset_cause))
+    cfg, secrets, problems = config.load(log)
+    if problems:
+        log("config", "%d problem(s) above; running with defaults in their place" % problems)
+    device = board.device_id(cfg["device_id"])
+    topics = Topics(cfg["base_topic"], device)
+    mq = cfg["mqtt"]
+    log("boot", "device %s, topics %s/%s/..." % (device, cfg["base_topic"], device))
+
+    import umqtt.simple
+
+    transport = Transport(
+        umqtt.simple,
+        device,
+        mq["host"],
+        mq["port"],
+        secrets["mqtt"]["user"],
+        secrets["mqtt"]["password"],
+        mq["keepalive"],
+        mq["tls"],
+        _ca_data(board, mq["ca_file"]),
+    )
+    where = "%s:%d" % (mq["host"], mq["port"])
+    session = Session(
+        transport, topics, mq["keepalive"], time, Backoff(1000, 60000, _randbits), log, where
+    )
+    ap = AccessPoint(device + "-setup", secrets["ap_password"], log)
+    wifi = WifiManager(
+        board.station(cfg["hostname"] or device),
+        secrets["wifi"],
+        time,
+        Backoff(2000, 120000, _randbits),
+        log,
+        int(cfg["wifi"]["attempt_s"] * 1000),
+        cfg["wifi"]["rounds_before_ap"],
+        ap,
+        board.join_failures(),
+    )
+    sensors = SensorSet(cfg["sensors"], log, time)
+    encoder = ReadingEncoder(sensors.keys)
+    node = Node(cfg, time, wifi, session, sensors, Outbox(cfg["outbox_size"]), encoder, board, log)
+    return board, node, board.watchdog(cfg["watchdog_s"])
+
+
+class Waiter:
+    # Sleeps until the next thing is due, waking early when the broker sends something.
+    def __init__(self, transport):
+        self.transport = transport
+        self.poller = select.poll()
+        self.registered = None
+
+    def wait(self, ms):
+        wrapped = self.transport.sock
+        if wrapped is None:
+            time.sleep_ms(ms)
+            return
+        if wrapped is not self.registered:
+            if self.registered is not None:
+                try:
+                    self.poller.unregister(self.registered.sock)
+                except (OSError, ValueError, KeyError):
+                    pass
+            self.poller.register(wrapped.sock, select.POLLIN)
+            self.registered = wrapped
+        self.poller.poll(ms)
+
+
+def run():
+    board, node, wdt = build()
+    waiter = Waiter(node.session.transport)
+    log("boot", "running; Ctrl-C stops to the REPL")
+    while True:
+        now = time.ticks_ms()
+        node.step(now)
+        if node.reboot_requested:
+            log("boot", "rebooting on command")
+            node.session.close(now)
+            board.reset()
+        if wdt is not None:
+            wdt.feed()
+        waiter.wait(min(node.due_in(time.ticks_ms()), _IDLE_MAX_MS))

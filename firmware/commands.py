@@ -1,0 +1,47 @@
+# Commands arrive as JSON on <base>/<id>/cmd. parse() decides whether one is well-formed; what a
+# command does is the node's business. Every refusal says why in words a person can act on.
+import json
+
+from micropython import const
+
+MAX_BYTES = const(256)
+INTERVAL_MIN_S = 0.05
+INTERVAL_MAX_S = 86400
+NAMES = ("interval", "reboot", "ping", "heartbeat")
+
+
+class CommandError(Exception):
+    pass
+
+
+def parse(msg):
+    # Returns (name, value, request_id); raises CommandError with a message for anything else.
+    if len(msg) > MAX_BYTES:
+        raise CommandError("command of %d bytes is over the %d-byte limit" % (len(msg), MAX_BYTES))
+    try:
+        doc = json.loads(msg)
+    except (ValueError, UnicodeError):
+        raise CommandError("command is not valid JSON") from None
+    if type(doc) is not dict:
+        raise CommandError('command is not a JSON object like {"cmd": "ping"}')
+    name = doc.get("cmd")
+    if type(name) is not str:
+        raise CommandError('command has no "cmd" text field')
+    if name not in NAMES:
+        raise CommandError("unknown command %r; known: %s" % (name[:32], ", ".join(NAMES)))
+    req = doc.get("id")
+    if req is not None and not (type(req) in (str, int) and len(str(req)) <= 32):
+        raise CommandError('"id" must be text or a number of at most 32 characters')
+    value = doc.get("value")
+    if name == "interval":
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not INTERVAL_MIN_S <= value <= INTERVAL_MAX_S
+        ):
+            raise CommandError(
+                "interval needs a value in seconds from %s to %d" % (INTERVAL_MIN_S, INTERVAL_MAX_S)
+            )
+    elif value is not None:
+        raise CommandError("%s takes no value" % name)
+    return name, value, req

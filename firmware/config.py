@@ -1,0 +1,385 @@
+# Configuration: every default in one place, every field validated before anything runs.
+# A wrong field is reported by name and value (never a secret's value) and replaced by its default;
+# a broken or missing file means defaults. Nothing here raises on bad input.
+import json
+
+# Every key the firmware understands, with its default. The README explains each one.
+DEFAULTS = {
+    "device_id": None,  # None: <board>-<last 6 hex digits of machine.unique_id()>
+    "base_topic": "sensornode",
+    "hostname": None,  # None: the device id
+    "mqtt": {
+        "host": None,  # the one setting without a default
+        "port": 1883,
+        "keepalive": 30,
+        "qos": 1,
+        "tls": False,
+        "ca_file": None,
+    },
+    "wifi": {
+        "attempt_s": 15,  # how long one join attempt may take
+        "rounds_before_ap": 3,  # failed rounds over all known networks before the provisioning AP
+    },
+    "interval_s": 10,
+    "heartbeat_s": 60,
+    "outbox_size": 100,
+    "watchdog_s": 0,
+    "ha_discovery": True,
+    "sensors": [{"type": "sim", "name": "temperature"}],
+}
+
+SENSOR_TYPES = ("sim", "mcu", "dht11", "dht22", "ds18b20", "bme280", "adc")
+RESERVED_KEYS = ("seq", "uptime_ms", "ts")
+
+# Per sensor type: (field, default, check); a REQUIRED field missing makes the entry unusable.
+REQUIRED = "required"
+
+
+# A check is a (predicate, description) pair: MicroPython functions take no attributes.
+def _number(lo, hi):
+    return (
+        lambda v: type(v) in (int, float) and lo <= v <= hi,
+        "a number from %s to %s" % (lo, hi),
+    )
+
+
+def _integer(lo, hi):
+    return (lambda v: type(v) is int and lo <= v <= hi, "a whole number from %d to %d" % (lo, hi))
+
+
+def _one_of(*choices):
+    want = "one of " + ", ".join([repr(c) for c in choices])
+    return (lambda v: type(v) is type(choices[0]) and v in choices, want)
+
+
+_boolean = (lambda v: v is True or v is False, "true or false")
+
+
+def _is_text(v, lo, hi, allowed):
+    if type(v) is not str or not lo <= len(v) <= hi:
+        return False
+    if allowed is not None:
+        for c in v:
+            if not (c.isalpha() or c.isdigit() or c in allowed):
+                return False
+    return True
+
+
+def _text(lo, hi, allowed=None):
+    want = "text of %d to %d characters" % (lo, hi)
+    if allowed is not None:
+        want += " (letters, digits and %s)" % " ".join(allowed)
+    return (lambda v: _is_text(v, lo, hi, allowed), want)
+
+
+def _optional(check):
+    ok = check[0]
+    return (lambda v: v is None or ok(v), check[1] + ", or null")
+
+
+def _is_base_topic(v):
+    if type(v) is not str or not 1 <= len(v) <= 64 or v[0] == "/" or v[-1] == "/":
+        return False
+    return "+" not in v and "#" not in v and "//" not in v
+
+
+_topic_level = _text(1, 64, "-_")
+_base_topic = (_is_base_topic, "a topic of 1 to 64 characters without +, #, // or an outer /")
+
+_PIN = _integer(0, 48)
+
+_TOP = (
+    ("device_id", _optional(_topic_level)),
+    ("base_topic", _base_topic),
+    ("hostname", _optional(_text(1, 32, "-"))),
+    ("interval_s", _number(0.05, 86400)),
+    ("heartbeat_s", _number(1, 86400)),
+    ("outbox_size", _integer(1, 1000)),
+    ("watchdog_s", _integer(0, 3600)),
+    ("ha_discovery", _boolean),
+)
+_MQTT = (
+    ("host", _optional(_text(1, 253))),
+    ("port", _integer(1, 65535)),
+    ("keepalive", _integer(5, 65535)),
+    ("qos", _one_of(0, 1)),
+    ("tls", _boolean),
+    ("ca_file", _optional(_text(1, 64))),
+)
+_WIFI = (
+    ("attempt_s", _number(1, 120)),
+    ("rounds_before_ap", _integer(0, 1000)),
+)
+_SENSOR_FIELDS = {
+    "sim": (
+        ("base", 20.0, _number(-1e6, 1e6)),
+        ("amplitude", 5.0, _number(0, 1e6)),
+        ("period_s", 600, _number(1, 1e7)),
+        ("noise", 0.2, _number(0, 1e6)),
+        ("seed", 1, _integer(0, 0x7FFFFFFF)),
+    ),
+    "mcu": (),
+    "dht11": (("pin", REQUIRED, _PIN),),
+    "dht22": (("pin", REQUIRED, _PIN),),
+    "ds18b20": (("pin", REQUIRED, _PIN), ("rom", None, _optional(_text(16, 16)))),
+    "bme280": (
+        ("i2c", 0, _integer(0, 1)),
+        ("sda", None, _optional(_PIN)),
+        ("scl", None, _optional(_PIN)),
+        ("address", 0x76, _one_of(0x76, 0x77)),
+    ),
+    "adc": (
+        ("pin", REQUIRED, _PIN),
+        ("scale", 1.0, _number(-1e9, 1e9)),
+        ("offset", 0.0, _number(-1e9, 1e9)),
+    ),
+}
+_SENSOR_COMMON = (
+    ("delta", None, _optional(_number(0, 1e9))),
+    ("max_silence_s", 300, _number(1, 86400 * 7)),
+)
+_FILTERS = {
+    "median": (("size", 5, _integer(3, 15)),),
+    "ema": (("alpha", 0.3, _number(0.01, 1)),),
+}
+_NAME = _text(1, 32, "_")
+_SSID = _text(1, 32)
+_PASSPHRASE = _text(8, 63)
+_LOGIN = _optional(_text(1, 256))
+
+
+def _shown(value):
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class _Report:
+    # Counts what was wrong so the caller can say "running on defaults" once, at the end.
+    def __init__(self, log, tag):
+        self.log = log
+        self.tag = tag
+        self.problems = 0
+
+    def bad(self, path, value, want, then, secret=False):
+        self.problems += 1
+        shown = "(hidden)" if secret else _shown(value)
+        self.log(self.tag, "%s = %s is not %s; %s" % (path, shown, want, then))
+
+    def say(self, msg):
+        self.problems += 1
+        self.log(self.tag, msg)
+
+
+def _fields(src, defaults, table, path, report):
+    # Copies the fields of `table` from src into a new dict; a bad value gets its default.
+    out = {}
+    for key, check in table:
+        default = defaults[key]
+        if key not in src:
+            out[key] = default
+            continue
+        value = src[key]
+        if check[0](value):
+            out[key] = value
+        else:
+            report.bad(path + key, value, check[1], "using " + _shown(default))
+            out[key] = default
+    return out
+
+
+def _unknown(src, known, path, report):
+    for key in src:
+        if key not in known:
+            report.say("unknown key %s%s ignored" % (path, key))
+
+
+def _known(table):
+    return [row[0] for row in table]
+
+
+def _section(src, key, table, report):
+    defaults = DEFAULTS[key]
+    if key not in src:
+        return dict(defaults)
+    value = src[key]
+    if type(value) is not dict:
+        report.bad(key, value, "an object", "using defaults")
+        return dict(defaults)
+    _unknown(value, _known(table), key + ".", report)
+    return _fields(value, defaults, table, key + ".", report)
+
+
+def _typed_fields(spec, table, path, report):
+    # Like _fields, with per-row defaults; returns None when a REQUIRED field is missing or bad.
+    out = {}
+    for key, default, check in table:
+        if key in spec:
+            value = spec[key]
+            if check[0](value):
+                out[key] = value
+                continue
+            if default is REQUIRED:
+                report.bad(path + key, value, check[1], "sensor skipped")
+                return None
+            report.bad(path + key, value, check[1], "using " + _shown(default))
+        elif default is REQUIRED:
+            report.say("%s%s is missing; sensor skipped" % (path, key))
+            return None
+        out[key] = default
+    return out
+
+
+def _filter(value, path, report):
+    if value is None:
+        return None
+    kind = value.get("type") if type(value) is dict else None
+    if kind not in _FILTERS:
+        want = "null or an object with type " + " or ".join(_FILTERS)
+        report.bad(path, value, want, "no filter")
+        return None
+    table = _FILTERS[kind]
+    _unknown(value, ["type"] + _known(table), path + ".", report)
+    out = _typed_fields(value, table, path + ".", report)
+    if out is None:
+        return None
+    out["type"] = kind
+    return out
+
+
+def _sensor(spec, i, names, report):
+    path = "sensors[%d]." % i
+    if type(spec) is not dict:
+        report.bad(path[:-1], spec, "an object", "sensor skipped")
+        return None
+    kind = spec.get("type")
+    if kind not in SENSOR_TYPES:
+        report.bad(path + "type", kind, "one of " + ", ".join(SENSOR_TYPES), "sensor skipped")
+        return None
+    name = spec.get("name")
+    if not _NAME[0](name) or name in RESERVED_KEYS:
+        report.bad(path + "name", name, _NAME[1] + ", not seq, uptime_ms or ts", "sensor skipped")
+        return None
+    if name in names:
+        report.bad(path + "name", name, "a name no other sensor has", "sensor skipped")
+        return None
+    table = _SENSOR_FIELDS[kind] + _SENSOR_COMMON
+    _unknown(spec, ["type", "name", "filter"] + _known(table), path, report)
+    out = _typed_fields(spec, table, path, report)
+    if out is None:
+        return None
+    out["type"] = kind
+    out["name"] = name
+    out["filter"] = _filter(spec.get("filter"), path + "filter", report)
+    names.append(name)
+    return out
+
+
+def _sensors(src, report):
+    if "sensors" not in src:
+        return [dict(s) for s in DEFAULTS["sensors"]]
+    value = src["sensors"]
+    if type(value) is not list:
+        report.bad("sensors", value, "a list", "using the simulated sensor")
+        value = DEFAULTS["sensors"]
+    names = []
+    out = []
+    for i, spec in enumerate(value):
+        sensor = _sensor(spec, i, names, report)
+        if sensor is not None:
+            out.append(sensor)
+    return out
+
+
+def validate(src, log, tag="config"):
+    # Returns (config, problems): a complete config dict, whatever src holds.
+    report = _Report(log, tag)
+    if type(src) is not dict:
+        report.bad("config", src, "an object", "running on defaults")
+        src = {}
+    _unknown(src, _known(_TOP) + ["mqtt", "wifi", "sensors"], "", report)
+    cfg = _fields(src, DEFAULTS, _TOP, "", report)
+    cfg["mqtt"] = _section(src, "mqtt", _MQTT, report)
+    cfg["wifi"] = _section(src, "wifi", _WIFI, report)
+    cfg["sensors"] = _sensors(src, report)
+    if cfg["mqtt"]["host"] is None:
+        report.say("mqtt.host is not set: no broker to publish to; readings wait in the outbox")
+    if cfg["heartbeat_s"] < cfg["interval_s"]:
+        log(tag, "heartbeat_s is shorter than interval_s; heartbeats go out once per reading")
+    return cfg, report.problems
+
+
+def _network(entry, i, report):
+    path = "wifi[%d]." % i
+    if type(entry) is not dict:
+        report.say("%s is not an object with ssid and password; network skipped" % path[:-1])
+        return None
+    ssid = entry.get("ssid")
+    if not _SSID[0](ssid):
+        report.bad(path + "ssid", ssid, "text of 1 to 32 characters", "network skipped")
+        return None
+    password = entry.get("password", "")
+    if not (password == "" or _PASSPHRASE[0](password)):
+        report.bad(
+            path + "password", password, "empty or 8 to 63 characters", "network skipped", True
+        )
+        return None
+    for key in entry:
+        if key not in ("ssid", "password"):
+            report.say("unknown key %s%s ignored" % (path, key))
+    return {"ssid": ssid, "password": password}
+
+
+def validate_secrets(src, log):
+    # Same contract as validate(); values are never printed, only field names.
+    report = _Report(log, "secrets")
+    out = {"wifi": [], "mqtt": {"user": None, "password": None}, "ap_password": None}
+    if type(src) is not dict:
+        report.say("secrets.json is not a JSON object; no Wi-Fi networks known")
+        return out, report.problems
+    _unknown(src, ("wifi", "mqtt", "ap_password"), "", report)
+    nets = src.get("wifi", [])
+    if type(nets) is not list:
+        report.say("wifi is not a list of {ssid, password}; no Wi-Fi networks known")
+        nets = []
+    for i, entry in enumerate(nets):
+        net = _network(entry, i, report)
+        if net is not None:
+            out["wifi"].append(net)
+    mqtt = src.get("mqtt", {})
+    if type(mqtt) is not dict:
+        report.say("mqtt is not an object with user and password; connecting without login")
+        mqtt = {}
+    _unknown(mqtt, ("user", "password"), "mqtt.", report)
+    for key in ("user", "password"):
+        value = mqtt.get(key)
+        if _LOGIN[0](value):
+            out["mqtt"][key] = value
+        else:
+            report.bad("mqtt." + key, value, "text or null", "left empty", key == "password")
+    ap = src.get("ap_password")
+    if ap is None or _PASSPHRASE[0](ap):
+        out["ap_password"] = ap
+    else:
+        report.bad("ap_password", ap, "8 to 63 characters", "the setup AP will be open", True)
+    return out, report.problems
+
+
+def read_json(path, log, tag):
+    # Returns the parsed file, or None with a message when it is missing or not JSON.
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except OSError:
+        log(tag, path + " not found; running on defaults")
+    except ValueError as e:
+        log(tag, "%s is not valid JSON (%s); running on defaults" % (path, e))
+    return None
+
+
+def load(log, config_path="config.json", secrets_path="secrets.json"):
+    # Boot-time entry: (config, secrets, problems). Never raises on file content.
+    src = read_json(config_path, log, "config")
+    cfg, problems = validate({} if src is None else src, log)
+    src = read_json(secrets_path, log, "secrets")
+    secrets, more = validate_secrets({} if src is None else src, log)
+    return cfg, secrets, problems + more

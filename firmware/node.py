@@ -1,0 +1,150 @@
+# The node: one step() of the board's life. Keeps the link up, takes readings on schedule, sends
+# them or keeps them in the outbox, sends heartbeats and answers commands. Plain code; every
+# collaborator comes in as an argument, so the same step runs under CPython tests and on a board.
+from micropython import const
+
+from firmware import commands, payload
+
+_FLUSH_PER_STEP = const(10)  # queued readings sent per step, so commands and pings still run
+
+
+class Node:
+    def __init__(self, cfg, clock, wifi, session, sensors, outbox, encoder, stats, log):
+        self.clock = clock
+        self.wifi = wifi
+        self.session = session
+        self.sensors = sensors
+        self.outbox = outbox
+        self.encoder = encoder
+        self.stats = (
+            stats  # board facts for the heartbeat: uptime_s(), unix_time(), free_heap() ...
+        )
+        self.log = log
+        self.topics = session.topics
+        self.qos = cfg["mqtt"]["qos"]
+        self.interval_ms = int(cfg["interval_s"] * 1000)
+        self.heartbeat_ms = int(cfg["heartbeat_s"] * 1000)
+        self.discovery = cfg["ha_discovery"]
+        now = clock.ticks_ms()
+        self.boot = now
+        self.next_reading = now
+        self.next_heartbeat = now
+        self.seq = 0
+        self.sent = 0
+        self.command_errors = 0
+        self.connects_seen = 0
+        self.reboot_requested = False
+
+    def step(self, now):
+        self.wifi.poll(now)
+        if self.wifi.up:
+            self.session.poll(now)
+        elif self.session.online:
+            self.session.drop(now, "unreachable: Wi-Fi is down")
+        if self.session.connects != self.connects_seen:
+            self.connects_seen = self.session.connects
+            self._came_online(now)
+        if self.clock.ticks_diff(now, self.next_reading) >= 0:
+            self._take_reading(now)
+        if self.outbox.count and self.session.online:
+            self._flush(now)
+        while self.session.commands:
+            self._command(self.session.commands.pop(0), now)
+        if self.clock.ticks_diff(now, self.next_heartbeat) >= 0:
+            self.next_heartbeat = self.clock.ticks_add(now, self.heartbeat_ms)
+            self.send_heartbeat(now)
+
+    def due_in(self, now):
+        # Milliseconds until the next scheduled reading or heartbeat, for the caller's sleep.
+        diff = self.clock.ticks_diff
+        soonest = min(diff(self.next_reading, now), diff(self.next_heartbeat, now))
+        return max(0, min(soonest, self.session.due_in(now)))
+
+    def _came_online(self, now):
+        self.stats.sync_time()
+        if self.discovery:
+            self._announce(now)
+        self.next_heartbeat = now  # a heartbeat right after each connect says how the outage went
+
+    def _announce(self, now):
+        for key in self.sensors.keys:
+            msg = payload.discovery(self.topics, key, self.topics.device)
+            if not self.session.publish(self.topics.discovery(key), msg, True, 1, now):
+                return
+
+    def _take_reading(self, now):
+        # Drift-free schedule; after a long stall it restarts from now instead of catching up.
+        nxt = self.clock.ticks_add(self.next_reading, self.interval_ms)
+        if self.clock.ticks_diff(nxt, now) <= 0:
+            nxt = self.clock.ticks_add(now, self.interval_ms)
+        self.next_reading = nxt
+        if not self.sensors.sample(now):
+            return
+        self.seq += 1
+        msg = self.encoder.encode(
+            self.seq,
+            self.clock.ticks_diff(now, self.boot),
+            self.stats.unix_time(),
+            self.sensors.values,
+            self.sensors.due,
+        )
+        if not self.outbox.count and self._send(msg, now):
+            return
+        self.outbox.push(bytes(msg))  # the encoder's buffer is reused: keep a copy
+
+    def _send(self, msg, now):
+        if self.session.publish(self.topics.readings, msg, False, self.qos, now):
+            self.sent += 1
+            return True
+        return False
+
+    def _flush(self, now):
+        for _ in range(_FLUSH_PER_STEP):
+            msg = self.outbox.peek()
+            if msg is None or not self._send(msg, now):
+                return
+            self.outbox.pop()
+
+    def send_heartbeat(self, now):
+        if not self.session.online:
+            return
+        st = self.stats
+        msg = payload.heartbeat(
+            self.clock.ticks_diff(now, self.boot) // 1000,
+            self.wifi.rssi(),
+            st.free_heap(),
+            st.reset_cause,
+            st.version,
+            self.wifi.ip(),
+            self.sent,
+            self.outbox.count,
+            self.outbox.dropped,
+            self.session.reconnects,
+            self.sensors.errors + self.command_errors,
+        )
+        self.session.publish(self.topics.heartbeat, msg, False, 0, now)
+
+    def _event(self, name, ok, detail, req, now):
+        self.session.publish(self.topics.event, payload.event(name, ok, detail, req), False, 0, now)
+
+    def _command(self, raw, now):
+        try:
+            name, value, req = commands.parse(raw)
+        except commands.CommandError as e:
+            self.command_errors += 1
+            self.log("cmd", "rejected: %s" % e)
+            self._event("error", False, str(e), None, now)
+            return
+        self.log("cmd", name if value is None else "%s %s" % (name, value))
+        if name == "interval" and value is not None:
+            self.interval_ms = int(value * 1000)
+            self.next_reading = self.clock.ticks_add(now, self.interval_ms)
+            self._event(name, True, "interval is now %s s" % value, req, now)
+        elif name == "ping":
+            self._event(name, True, "pong", req, now)
+        elif name == "heartbeat":
+            self.send_heartbeat(now)
+            self._event(name, True, "heartbeat sent", req, now)
+        elif name == "reboot":
+            self._event(name, True, "rebooting", req, now)
+            self.reboot_requested = True

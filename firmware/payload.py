@@ -1,0 +1,145 @@
+# Message bodies. A reading goes out every cycle, so it is written into one preallocated buffer
+# with no dict, no string building and no json.dumps; heartbeats and events are rare and use json.
+import json
+
+from micropython import const
+
+READING_MAX = const(512)
+_DIGITS = b"0123456789"
+_NULL = b"null"
+_FRACTION_DIGITS = const(3)
+_FRACTION_SCALE = const(1000)
+_INF = float("inf")
+_NINF = float("-inf")
+
+
+class ReadingEncoder:
+    # {"seq": n, "uptime_ms": t, "ts": s-or-null, "<key>": value-or-null, ...} into self.buf.
+
+    def __init__(self, keys):
+        self.buf = bytearray(READING_MAX)
+        self.view = memoryview(self.buf)
+        # The JSON text before each value is fixed at boot: ,"name":
+        self.labels = [(',"' + k + '":').encode() for k in keys]
+        self.n = 0
+
+    def encode(self, seq, uptime_ms, ts, values, due):
+        # Returns a memoryview of the message; valid until the next encode().
+        self.n = 0
+        self._raw(b'{"seq":')
+        self._int(seq)
+        self._raw(b',"uptime_ms":')
+        self._int(uptime_ms)
+        self._raw(b',"ts":')
+        if ts is None:
+            self._raw(_NULL)
+        else:
+            self._int(ts)
+        labels = self.labels
+        for i in range(len(labels)):
+            if due[i]:
+                self._raw(labels[i])
+                self._number(values[i])
+        self._raw(b"}")
+        return self.view[: self.n]
+
+    def _raw(self, b):
+        n = self.n
+        end = n + len(b)
+        if end > READING_MAX:
+            raise ValueError("reading longer than %d bytes" % READING_MAX)
+        self.buf[n:end] = b
+        self.n = end
+
+    def _int(self, v):
+        if v < 0:
+            self._raw(b"-")
+            v = -v
+        self._digits(v, 0)
+
+    def _digits(self, v, width):
+        # Writes v in decimal straight into buf, zero-padded to width: no string is made.
+        n = 1
+        top = 10
+        while top <= v:
+            n += 1
+            top *= 10
+        if n < width:
+            n = width
+        end = self.n + n
+        if end > READING_MAX:
+            raise ValueError("reading longer than %d bytes" % READING_MAX)
+        buf = self.buf
+        for i in range(end - 1, self.n - 1, -1):
+            buf[i] = _DIGITS[v % 10]
+            v //= 10
+        self.n = end
+
+    def _number(self, v):
+        if v is None or v != v or v == _INF or v == _NINF:
+            self._raw(_NULL)  # JSON has no NaN or infinity
+        elif type(v) is int:
+            self._int(v)
+        elif -1e15 < v < 1e15:
+            self._fixed(v)
+        else:
+            self._raw(("%g" % v).encode())  # too large for fixed point: rare, allowed to allocate
+
+    def _fixed(self, v):
+        # Up to three decimals, trailing zeros trimmed: 21.5, 21.125, 1013.25
+        scaled = int(v * _FRACTION_SCALE + (0.5 if v >= 0 else -0.5))
+        if scaled < 0:
+            self._raw(b"-")
+            scaled = -scaled
+        self._digits(scaled // _FRACTION_SCALE, 0)
+        frac = scaled % _FRACTION_SCALE
+        if frac:
+            width = _FRACTION_DIGITS
+            while frac % 10 == 0:
+                frac //= 10
+                width -= 1
+            self._raw(b".")
+            self._digits(frac, width)
+
+
+def heartbeat(
+    uptime_s, rssi, free_heap, reset_cause, version, ip, sent, buffered, dropped, reconnects, errors
+):
+    return json.dumps(
+        {
+            "uptime_s": uptime_s,
+            "rssi": rssi,
+            "free_heap": free_heap,
+            "reset_cause": reset_cause,
+            "version": version,
+            "ip": ip,
+            "sent": sent,
+            "buffered": buffered,
+            "dropped": dropped,
+            "reconnects": reconnects,
+            "errors": errors,
+        }
+    )
+
+
+def event(name, ok, detail, req=None):
+    doc = {"event": name, "ok": ok, "detail": detail}
+    if req is not None:
+        doc["id"] = req
+    return json.dumps(doc)
+
+
+def discovery(topics, key, node_name):
+    # Home Assistant MQTT discovery for one reading key; availability follows the status topic.
+    return json.dumps(
+        {
+            "name": key,
+            "unique_id": topics.device + "_" + key,
+            "state_topic": topics.readings,
+            "value_template": "{{ value_json.%s }}" % key,
+            "availability_topic": topics.status,
+            "payload_available": "online",
+            "payload_not_available": "offline",
+            "device": {"identifiers": [topics.device], "name": node_name},
+        }
+    )

@@ -1,0 +1,45 @@
+# Provisioning: when no known network can be joined, the board opens an access point so that a
+# person can reach it. The portal that takes new Wi-Fi credentials plugs in at portal().
+import network
+
+AP_ADDRESS = "192.168.4.1"
+
+
+def portal(ap, log):
+    # The place for the provisioning portal; this firmware has none yet, so it says how to fix
+    # the board by hand.
+    log("setup", "no portal in this firmware: write secrets.json over USB (make provision)")
+
+
+class AccessPoint:
+    def __init__(self, ssid, password, log):
+        self.ssid = ssid
+        self.password = password  # None: an open network, said so on the console
+        self.log = log
+        self.ap = None
+
+    def start(self):
+        ap = network.WLAN(network.AP_IF)
+        if self.password:
+            wpa2 = getattr(network.WLAN, "SEC_WPA2", None)
+            if wpa2 is None:  # ports before v1.23 call it authmode
+                ap.config(essid=self.ssid, password=self.password, authmode=3)
+            else:
+                ap.config(essid=self.ssid, password=self.password, security=wpa2)
+        else:
+            ap.config(essid=self.ssid)
+        ap.active(True)
+        self.ap = ap
+        how = "with the password from secrets.json" if self.password else "open (no ap_password)"
+        self.log(
+            "setup",
+            "access point %r is up at %s, %s; still trying known networks"
+            % (self.ssid, ap.ifconfig()[0], how),
+        )
+        portal(ap, self.log)
+
+    def stop(self):
+        if self.ap is not None:
+            self.ap.active(False)
+            self.ap = None
+            self.log("setup", "access point %r is down: joined a known network" % self.ssid)

@@ -1,0 +1,129 @@
+# The MQTT session: connect with a retained last will, say `online` after every connect,
+# subscribe to commands again, keep the link proven with our own PINGREQs, and on any failure
+# drop the connection and come back with capped, jittered backoff. Commands that arrive are only
+# queued here: acting on them inside umqtt's callback could publish from within a publish.
+from micropython import const
+
+ONLINE = b"online"
+OFFLINE = b"offline"
+_CMD_QUEUE = const(4)
+_INBOX_MAX = const(512)  # a command longer than this is not even kept; it is answered as oversized
+
+
+class Session:
+    def __init__(self, transport, topics, keepalive_s, clock, backoff, log, where):
+        self.transport = transport
+        self.topics = topics
+        self.clock = clock
+        self.backoff = backoff
+        self.log = log
+        self.where = where  # "host:port", for messages
+        # Ping three times per keepalive; two pings without a byte back mean the link is dead,
+        # which is noticed within 2/3 of the keepalive, before the broker gives up on us.
+        self.ping_ms = keepalive_s * 1000 // 3
+        self.online = False
+        self.next_attempt = clock.ticks_ms()
+        self.last_ping = 0
+        self.ping_outstanding = False
+        self.connects = 0
+        self.commands = []  # raw command payloads, oldest first, at most _CMD_QUEUE
+        self.commands_lost = 0
+
+    @property
+    def reconnects(self):
+        return self.connects - 1 if self.connects else 0
+
+    def _on_message(self, topic, msg):
+        if len(self.commands) >= _CMD_QUEUE:
+            self.commands_lost += 1
+        elif len(msg) > _INBOX_MAX:
+            self.commands.append(b"x" * (_INBOX_MAX + 1))  # parse() answers it as oversized
+        else:
+            self.commands.append(msg)
+
+    def due_in(self, now):
+        # Milliseconds until this session wants poll() again for its own sake.
+        if self.transport.host is None:
+            return 60000
+        target = (
+            self.clock.ticks_add(self.last_ping, self.ping_ms) if self.online else self.next_attempt
+        )
+        return self.clock.ticks_diff(target, now)
+
+    def poll(self, now):
+        # Connects when due, else reads what arrived and keeps the link proven.
+        if self.transport.host is None:
+            return  # no broker configured: config.py said so at boot
+        if not self.online:
+            if self.clock.ticks_diff(now, self.next_attempt) >= 0:
+                self.connect(now)
+            return
+        try:
+            for _ in range(_CMD_QUEUE):
+                if self.transport.client.check_msg() is None:
+                    break
+            self._keepalive(now)
+        except Exception as e:  # umqtt raises OSError, asserts, or indexes short reads
+            self.drop(now, "lost (%s)" % self.transport.describe(e))
+
+    def _keepalive(self, now):
+        if self.clock.ticks_diff(now, self.last_ping) < self.ping_ms:
+            return
+        sock = self.transport.sock
+        if self.ping_outstanding and not sock.rx:
+            self.drop(now, "no answer to PINGREQ within %d s" % (2 * self.ping_ms // 1000))
+            return
+        sock.rx = False
+        self.transport.client.ping()
+        self.ping_outstanding = True
+        self.last_ping = now
+
+    def connect(self, now):
+        try:
+            self.transport.open(self.topics.status, OFFLINE, self._on_message)
+            client = self.transport.client
+            client.publish(self.topics.status, ONLINE, True, 1)
+            client.subscribe(self.topics.cmd, 1)
+        except Exception as e:
+            self.transport.close()
+            why = self.transport.describe(e)
+            self._retry(now, why if why.startswith("refused") else "unreachable (%s)" % why)
+            return False
+        self.online = True
+        self.connects += 1
+        self.backoff.reset()
+        self.last_ping = now
+        self.ping_outstanding = False
+        self.log("mqtt", "connected to %s as %s" % (self.where, self.topics.device))
+        return True
+
+    def _retry(self, now, why):
+        wait = self.backoff.next_ms()
+        self.next_attempt = self.clock.ticks_add(now, wait)
+        self.log("mqtt", "broker %s %s; retry in %d s" % (self.where, why, (wait + 500) // 1000))
+
+    def drop(self, now, why):
+        # The connection is gone or unusable: close it (the broker sends our will) and retry.
+        self.transport.close()
+        if self.online:
+            self.online = False
+            self.next_attempt = now  # the first retry after a working link is immediate
+            self.log("mqtt", "broker %s %s; reconnecting" % (self.where, why))
+
+    def publish(self, topic, msg, retain, qos, now):
+        # True once the broker has it (QoS 1: PUBACK seen); False, with the link dropped, if not.
+        if not self.online:
+            return False
+        try:
+            self.transport.client.publish(topic, msg, retain, qos)
+            return True
+        except Exception as e:
+            self.drop(now, "lost (%s on publish)" % self.transport.describe(e))
+            return False
+
+    def close(self, now):
+        # A deliberate goodbye: `offline` first (retained), then DISCONNECT.
+        if self.online:
+            self.publish(self.topics.status, OFFLINE, True, 1, now)
+            self.transport.disconnect()
+            self.online = False

@@ -1,0 +1,192 @@
+# The MQTT transport: umqtt.simple, whichever version the board has (1.3.4 to 1.8.0), with what
+# it lacks added around it. It never reconnects or decides anything; session.py does.
+#
+# umqtt.simple sets no socket timeout and its check_msg() leaves the socket fully blocking, so a
+# QoS 1 publish on a dead link would wait for PUBACK forever. The socket is therefore wrapped:
+# "blocking" means "blocking up to timeout_s", and every byte read marks the link as alive,
+# which is how a PINGRESP (that check_msg() reports as None, like silence) is noticed.
+from micropython import const
+
+REFUSALS = {
+    1: "unacceptable protocol version",
+    2: "client id rejected",
+    3: "server unavailable",
+    4: "bad username or password",
+    5: "not authorised",
+}
+DEFAULT_TIMEOUT_S = const(5)
+
+
+def refusal(code):
+    return REFUSALS.get(code, "refused with code %s" % code)
+
+
+class WatchedSocket:
+    def __init__(self, sock, timeout_s):
+        self.sock = sock
+        self.timeout_s = timeout_s
+        self.rx = False  # set by any byte received; the session clears it when it pings
+        sock.settimeout(timeout_s)
+
+    def read(self, n):
+        data = self.sock.read(n)
+        if data:
+            self.rx = True
+        return data
+
+    def readinto(self, buf, n=-1):
+        got = self.sock.readinto(buf) if n < 0 else self.sock.readinto(buf, n)
+        if got:
+            self.rx = True
+        return got
+
+    def write(self, buf, n=-1):
+        return self.sock.write(buf) if n < 0 else self.sock.write(buf, n)
+
+    def setblocking(self, flag):
+        self.sock.settimeout(self.timeout_s if flag else 0)
+
+    def settimeout(self, t):
+        self.sock.settimeout(self.timeout_s if t is None else t)
+
+    def close(self):
+        self.sock.close()
+
+
+class _TimedSockets:
+    # Stands in for the socket module inside a umqtt.simple whose connect() takes no timeout, so
+    # that connecting to a broker that accepts TCP but never answers cannot hang the board.
+    def __init__(self, real, timeout_s):
+        self.real = real
+        self.timeout_s = timeout_s
+
+    def socket(self, *args):
+        s = self.real.socket(*args)
+        s.settimeout(self.timeout_s)
+        return s
+
+    def getaddrinfo(self, *args):
+        return self.real.getaddrinfo(*args)
+
+
+def _tls_context(ca_data):
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if ca_data:
+        ctx.load_verify_locations(cadata=ca_data)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    else:
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class Transport:
+    def __init__(
+        self,
+        umqtt,
+        client_id,
+        host,
+        port,
+        user,
+        password,
+        keepalive,
+        tls=False,
+        ca_data=None,
+        timeout_s=DEFAULT_TIMEOUT_S,
+    ):
+        self.umqtt = umqtt  # the umqtt.simple module, whichever version the board has
+        self.args = (client_id, host, port, user, password, keepalive)
+        self.host = host
+        self.tls = tls
+        self.ca_data = ca_data  # the CA certificate's bytes, read from the board by the caller
+        self.timeout_s = timeout_s
+        self.client = None
+        self.sock = None
+        self.connect_takes_timeout = True  # umqtt.simple 1.6.0 and later
+
+    def _make_client(self):
+        c = self.umqtt.MQTTClient(*self.args)
+        if self.tls:
+            host = self.host
+            if hasattr(c, "ssl_params"):
+                # 1.3.x: a flag plus keyword arguments for ussl.wrap_socket
+                c.ssl = True
+                c.ssl_params = {"server_hostname": host}
+                if self.ca_data:
+                    c.ssl_params["cadata"] = self.ca_data
+            else:
+                c.ssl = _tls_context(self.ca_data)
+        return c
+
+    def open(self, will_topic, will_msg, on_message):
+        # Connects and returns the CONNACK's session-present flag; raises OSError, or
+        # MQTTException with the refusal code, or whatever a confused umqtt asserts.
+        self.close()
+        c = self._make_client()
+        c.set_last_will(will_topic, will_msg, True, 1)
+        c.set_callback(on_message)
+        self.client = c
+        present = False
+        if self.connect_takes_timeout:
+            try:
+                present = c.connect(True, self.timeout_s)
+            except TypeError:
+                self.connect_takes_timeout = False
+                self.umqtt.socket = _TimedSockets(self.umqtt.socket, self.timeout_s)
+        if not self.connect_takes_timeout:
+            present = c.connect(True)
+        self.sock = WatchedSocket(c.sock, self.timeout_s)
+        c.sock = self.sock
+        return present
+
+    def close(self):
+        # Drops the connection without a DISCONNECT, so the broker's last will goes out.
+        if self.client is not None:
+            sock = self.client.sock
+            self.client = None
+            self.sock = None
+            if sock is not None:
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+
+    def disconnect(self):
+        # A clean goodbye: the broker discards the last will.
+        if self.client is not None:
+            try:
+                self.client.disconnect()
+            except OSError:
+                pass
+            self.client = None
+            self.sock = None
+
+    def describe(self, e):
+        # A short reason for a console line: the CONNACK refusal by name, else the errno's name.
+        args = e.args
+        if isinstance(e, self.umqtt.MQTTException) and args and type(args[0]) is int:
+            return "refused: " + refusal(args[0])
+        if isinstance(e, OSError) and args:
+            return errno_name(args[0])
+        return "%s %s" % (type(e).__name__, args[0] if args else "")
+
+
+def errno_name(code):
+    import errno
+
+    if code == -1:
+        return "closed by the broker"  # umqtt's way of saying the peer closed
+    for name in (
+        "ECONNREFUSED",
+        "ECONNRESET",
+        "ETIMEDOUT",
+        "EHOSTUNREACH",
+        "ECONNABORTED",
+        "ENOTCONN",
+        "EPIPE",
+        "ENOENT",
+    ):
+        if getattr(errno, name, None) == code:
+            return name
+    return "error %s" % code

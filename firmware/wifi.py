@@ -1,0 +1,141 @@
+# The Wi-Fi manager: joins the strongest known network, notices a lost link and re-joins, and
+# when no known network works for a number of rounds brings up the provisioning access point.
+# poll() never blocks for long: the reading loop goes on while the link is down.
+from micropython import const
+
+_SCAN = const(0)  # next: scan and order the known networks
+_JOIN = const(1)  # a join attempt is under way
+_WAIT = const(2)  # between rounds, backing off
+_UP = const(3)
+
+
+def order_networks(known, scan):
+    # Known networks seen in the scan, strongest first, then the unseen ones (hidden SSIDs).
+    rssi = {}
+    for row in scan:
+        try:
+            ssid = row[0].decode()
+        except UnicodeError:
+            continue
+        if ssid not in rssi or row[3] > rssi[ssid]:
+            rssi[ssid] = row[3]
+    seen = [n for n in known if n["ssid"] in rssi]
+    seen.sort(key=lambda n: -rssi[n["ssid"]])
+    return seen + [n for n in known if n["ssid"] not in rssi]
+
+
+class WifiManager:
+    def __init__(
+        self, sta, networks, clock, backoff, log, attempt_ms, rounds_before_ap, ap, fail_codes=None
+    ):
+        self.sta = sta  # network.WLAN(STA_IF), or anything with its methods
+        self.networks = networks  # [{"ssid": ..., "password": ...}] from secrets.json
+        self.clock = clock
+        self.backoff = backoff
+        self.log = log
+        self.attempt_ms = attempt_ms
+        self.rounds_before_ap = rounds_before_ap  # 0: never start the access point
+        self.ap = ap  # the provisioning access point: start() and stop()
+        self.fail_codes = fail_codes or {}  # status() value -> reason that ends an attempt early
+        self.state = _SCAN
+        self.queue = []
+        self.current = None
+        self.deadline = 0
+        self.failed_rounds = 0
+        self.ap_started = False
+        self.joins = 0  # successful joins since boot; the first is not a re-join
+
+    @property
+    def up(self):
+        return self.state == _UP
+
+    def poll(self, now):
+        if self.state == _UP:
+            if not self.sta.isconnected():
+                self.log("wifi", "link to %r lost; re-joining" % self.current)
+                self.state = _SCAN
+            return
+        if self.state == _WAIT:
+            if self.clock.ticks_diff(now, self.deadline) >= 0:
+                self.state = _SCAN
+            return
+        if self.state == _SCAN:
+            self._start_round(now)
+        if self.state == _JOIN:
+            self._check_join(now)
+
+    def _start_round(self, now):
+        if not self.networks:
+            self._round_failed(now, "no Wi-Fi networks in secrets.json")
+            return
+        self.sta.active(True)
+        try:
+            scan = self.sta.scan()
+        except OSError as e:
+            self.log("wifi", "scan failed (%s); trying known networks in config order" % e)
+            scan = ()
+        self.queue = order_networks(self.networks, scan)
+        self._next_network(now)
+
+    def _next_network(self, now):
+        if not self.queue:
+            self._round_failed(now, "no known network could be joined")
+            return
+        net = self.queue.pop(0)
+        self.current = net["ssid"]
+        self.log("wifi", "joining %r" % self.current)
+        try:
+            self.sta.connect(net["ssid"], net["password"])
+        except OSError as e:
+            self.log("wifi", "join %r failed at once (%s)" % (self.current, e))
+            self._next_network(now)
+            return
+        self.deadline = self.clock.ticks_add(now, self.attempt_ms)
+        self.state = _JOIN
+
+    def _check_join(self, now):
+        if self.sta.isconnected():
+            self.state = _UP
+            self.joins += 1
+            self.failed_rounds = 0
+            self.backoff.reset()
+            self.log(
+                "wifi", "joined %r (rssi %s dBm, ip %s)" % (self.current, self.rssi(), self.ip())
+            )
+            if self.ap_started:
+                self.ap_started = False
+                self.ap.stop()
+            return
+        status = self.sta.status()
+        if status in self.fail_codes:
+            reason = self.fail_codes[status]
+        elif self.clock.ticks_diff(now, self.deadline) >= 0:
+            reason = "no answer in %d s" % (self.attempt_ms // 1000)
+        else:
+            return
+        self.log("wifi", "join %r failed (%s)" % (self.current, reason))
+        self.sta.disconnect()
+        self._next_network(now)
+
+    def _round_failed(self, now, why):
+        self.failed_rounds += 1
+        wait = self.backoff.next_ms()
+        self.deadline = self.clock.ticks_add(now, wait)
+        self.state = _WAIT
+        self.log("wifi", "%s (round %d); retry in %d s" % (why, self.failed_rounds, wait // 1000))
+        if (
+            self.rounds_before_ap
+            and not self.ap_started
+            and self.failed_rounds >= self.rounds_before_ap
+        ):
+            self.ap_started = True
+            self.ap.start()
+
+    def rssi(self):
+        try:
+            return self.sta.status("rssi")
+        except (OSError, ValueError):
+            return None
+
+    def ip(self):
+        return self.sta.ifconfig()[0] if self.up else None

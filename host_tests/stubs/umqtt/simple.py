@@ -1,0 +1,104 @@
+"""CPython stand-in for umqtt.simple: a client that records what it was asked to do.
+
+A test scripts the broker through Broker: refuse the next connect, fail the next publish,
+deliver messages, or go silent (no byte ever comes back, as on a half-open link).
+"""
+
+import socket  # noqa: F401  (transport.py swaps this attribute on old umqtt versions)
+
+
+class MQTTException(Exception):
+    pass
+
+
+class Broker:
+    """What the fake broker does; reset for every test by the umqtt fixture."""
+
+    def __init__(self):
+        self.clients = []
+        self.connect_error = None  # an exception raised by the next connects
+        self.publish_error = None
+        self.check_error = None
+        self.silent = False  # True: PINGREQ gets no PINGRESP
+        self.inbox = []  # (topic, msg) delivered by check_msg, one per call
+        self.published = []  # (topic, msg, retain, qos), in order
+        self.subscribed = []
+        self.pings = 0
+
+
+broker = Broker()
+
+
+class FakeSocket:
+    def __init__(self):
+        self.timeout = "unset"
+        self.closed = False
+        self.pending = b""
+
+    def settimeout(self, t):
+        self.timeout = t
+
+    def read(self, n):
+        if self.pending:
+            data, self.pending = self.pending[:n], self.pending[n:]
+            return data
+        return None
+
+    def write(self, buf, n=-1):
+        return len(buf) if n < 0 else n
+
+    def close(self):
+        self.closed = True
+
+
+class MQTTClient:
+    def __init__(self, client_id, server, port=0, user=None, password=None, keepalive=0,
+                 ssl=None):
+        self.args = (client_id, server, port, user, password, keepalive)
+        self.ssl = ssl
+        self.sock = None
+        self.cb = None
+        self.will = None
+        broker.clients.append(self)
+
+    def set_callback(self, f):
+        self.cb = f
+
+    def set_last_will(self, topic, msg, retain=False, qos=0):
+        self.will = (topic, msg, retain, qos)
+
+    def connect(self, clean_session=True, timeout=None):
+        if broker.connect_error is not None:
+            raise broker.connect_error
+        self.sock = self.raw = FakeSocket()  # the firmware may wrap sock; raw is the wire
+        self.connect_timeout = timeout
+        return 0
+
+    def disconnect(self):
+        broker.published.append(("<disconnect>", b"", False, 0))
+        self.sock.close()
+
+    def ping(self):
+        broker.pings += 1
+        if not broker.silent:
+            self.raw.pending += b"\xd0\x00"
+
+    def publish(self, topic, msg, retain=False, qos=0):
+        if broker.publish_error is not None:
+            raise broker.publish_error
+        broker.published.append((topic, msg.encode() if isinstance(msg, str) else bytes(msg), retain, qos))
+
+    def subscribe(self, topic, qos=0):
+        broker.subscribed.append((topic, qos))
+
+    def check_msg(self):
+        if broker.check_error is not None:
+            raise broker.check_error
+        if self.sock.read(1) == b"\xd0":  # PINGRESP: consumed, reported as nothing
+            self.sock.read(1)
+            return None
+        if broker.inbox:
+            topic, msg = broker.inbox.pop(0)
+            self.cb(topic, msg)
+            return 0x30
+        return None

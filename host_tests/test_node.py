@@ -1,0 +1,220 @@
+"""The node's step: schedule, sequence numbers, outbox through outages, heartbeat, commands."""
+
+import json
+
+import pytest
+
+from firmware import config
+from firmware.backoff import Backoff
+from firmware.node import Node
+from firmware.outbox import Outbox
+from firmware.payload import ReadingEncoder
+from firmware.session import Session
+from firmware.topics import Topics
+from firmware.transport import Transport
+
+T = Topics("sensornode", "esp32-a1b2c3")
+
+
+class FakeWifi:
+    def __init__(self):
+        self.up = True
+
+    def poll(self, now):
+        pass
+
+    def rssi(self):
+        return -50 if self.up else None
+
+    def ip(self):
+        return "10.0.0.7" if self.up else None
+
+
+class FakeSensors:
+    def __init__(self):
+        self.keys = ["temperature"]
+        self.values = [20.0]
+        self.due = [True]
+        self.errors = 0
+        self.quiet = False  # True: report-on-change has nothing to say
+
+    def sample(self, now):
+        self.values[0] += 0.5
+        return not self.quiet
+
+
+class FakeStats:
+    reset_cause = "power-on"
+    version = "0.1.0"
+
+    def __init__(self):
+        self.syncs = 0
+
+    def free_heap(self):
+        return 100000
+
+    def unix_time(self):
+        return None
+
+    def sync_time(self):
+        self.syncs += 1
+
+
+@pytest.fixture
+def node(umqtt, clock, log):
+    cfg, _ = config.validate({"mqtt": {"host": "127.0.0.1"}, "interval_s": 1,
+                              "heartbeat_s": 60, "outbox_size": 5, "ha_discovery": False}, log)
+    transport = Transport(umqtt, T.device, "127.0.0.1", 1883, None, None, 30)
+    session = Session(transport, T, 30, clock, Backoff(1000, 1000, lambda b: 0xFFFF), log, "b")
+    sensors = FakeSensors()
+    return Node(cfg, clock, FakeWifi(), session, sensors, Outbox(cfg["outbox_size"]),
+                ReadingEncoder(sensors.keys), FakeStats(), log)
+
+
+def run(node, clock, ms, step=100):
+    for _ in range(ms // step):
+        node.step(clock.advance(step))
+
+
+def sent(umqtt, kind):
+    return [json.loads(p[1]) for p in umqtt.broker.published if p[0].endswith("/" + kind)]
+
+
+def seqs(umqtt):
+    return [r["seq"] for r in sent(umqtt, "readings")]
+
+
+def test_one_reading_per_interval_with_gap_free_seq(node, clock, umqtt):
+    run(node, clock, 5000)
+    assert seqs(umqtt) == [1, 2, 3, 4, 5, 6]
+
+
+def test_readings_are_published_with_the_configured_qos(node, clock, umqtt):
+    run(node, clock, 1000)
+    assert {p[3] for p in umqtt.broker.published if p[0].endswith("/readings")} == {1}
+
+
+def test_readings_taken_while_the_broker_is_down_arrive_in_order(node, clock, umqtt):
+    run(node, clock, 1000)
+    umqtt.broker.check_error = OSError(-1)
+    umqtt.broker.connect_error = OSError(111)
+    run(node, clock, 3000)
+    umqtt.broker.check_error = umqtt.broker.connect_error = None
+    run(node, clock, 2000)
+    assert seqs(umqtt) == list(range(1, 8))
+
+
+def test_readings_taken_while_wifi_is_down_arrive_in_order(node, clock, umqtt, log):
+    run(node, clock, 1000)
+    node.wifi.up = False
+    run(node, clock, 3000)
+    node.wifi.up = True
+    run(node, clock, 2000)
+    assert seqs(umqtt) == list(range(1, 8)) and "Wi-Fi is down" in log.text()
+
+
+def test_outbox_overflow_drops_the_oldest_and_the_heartbeat_counts_it(node, clock, umqtt):
+    node.wifi.up = False
+    run(node, clock, 7000)  # 8 readings into an outbox of 5
+    node.wifi.up = True
+    run(node, clock, 500)
+    beats = sent(umqtt, "heartbeat")
+    assert seqs(umqtt) == [4, 5, 6, 7, 8] and beats[-1]["dropped"] == 3
+
+
+def test_a_failed_publish_keeps_the_reading_for_later(node, clock, umqtt):
+    run(node, clock, 100)
+    umqtt.broker.publish_error = OSError(110)
+    run(node, clock, 1000)
+    umqtt.broker.publish_error = None
+    run(node, clock, 2000)
+    assert seqs(umqtt) == [1, 2, 3, 4]
+
+
+def test_no_message_and_no_seq_when_nothing_changed(node, clock, umqtt):
+    node.sensors.quiet = True
+    run(node, clock, 3000)
+    node.sensors.quiet = False
+    run(node, clock, 1000)
+    assert seqs(umqtt) == [1]
+
+
+def test_heartbeat_after_connect_and_every_heartbeat_s(node, clock, umqtt):
+    run(node, clock, 125000)
+    beats = sent(umqtt, "heartbeat")
+    assert len(beats) == 3 and beats[0]["reset_cause"] == "power-on"
+
+
+def test_heartbeat_counts_reconnects_sent_and_buffered(node, clock, umqtt):
+    run(node, clock, 2000)
+    node.session.drop(clock.now, "test")
+    run(node, clock, 1000)
+    beat = sent(umqtt, "heartbeat")[-1]
+    assert (beat["reconnects"], beat["buffered"], beat["sent"] >= 3) == (1, 0, True)
+
+
+def command(umqtt, raw):
+    umqtt.broker.inbox.append(("sensornode/esp32-a1b2c3/cmd", raw))
+
+
+def test_interval_command_changes_the_rate_and_answers(node, clock, umqtt):
+    run(node, clock, 100)
+    command(umqtt, b'{"cmd": "interval", "value": 0.5, "id": 7}')
+    run(node, clock, 100)
+    before = len(seqs(umqtt))
+    run(node, clock, 2000)
+    assert len(seqs(umqtt)) - before == 4
+    assert sent(umqtt, "event")[-1] == {"event": "interval", "ok": True,
+                                        "detail": "interval is now 0.5 s", "id": 7}
+
+
+def test_ping_command_answers_pong(node, clock, umqtt):
+    run(node, clock, 100)
+    command(umqtt, b'{"cmd": "ping"}')
+    run(node, clock, 100)
+    assert sent(umqtt, "event")[-1]["detail"] == "pong"
+
+
+def test_heartbeat_command_sends_one_now(node, clock, umqtt):
+    run(node, clock, 100)
+    before = len(sent(umqtt, "heartbeat"))
+    command(umqtt, b'{"cmd": "heartbeat"}')
+    run(node, clock, 100)
+    assert len(sent(umqtt, "heartbeat")) == before + 1
+
+
+def test_reboot_command_answers_then_asks_for_a_reboot(node, clock, umqtt):
+    run(node, clock, 100)
+    command(umqtt, b'{"cmd": "reboot"}')
+    run(node, clock, 100)
+    assert node.reboot_requested and sent(umqtt, "event")[-1]["event"] == "reboot"
+
+
+@pytest.mark.parametrize("raw", [b"not json", b'{"cmd": "dance"}', b"[1]", b"x" * 300,
+                                 b'{"cmd": "interval", "value": "fast"}'])
+def test_bad_commands_get_an_error_event_and_the_node_goes_on(node, clock, umqtt, raw):
+    run(node, clock, 100)
+    command(umqtt, raw)
+    run(node, clock, 2000)
+    ev = sent(umqtt, "event")[-1]
+    assert (ev["event"], ev["ok"], len(seqs(umqtt))) == ("error", False, 3)
+
+
+def test_clock_is_synced_after_each_connect(node, clock, umqtt):
+    run(node, clock, 100)
+    node.session.drop(clock.now, "test")
+    run(node, clock, 1500)
+    assert node.stats.syncs == 2
+
+
+def test_discovery_is_announced_retained_when_enabled(umqtt, clock, log, node):
+    node.discovery = True
+    run(node, clock, 100)
+    disc = [p for p in umqtt.broker.published if p[0].startswith("homeassistant/")]
+    assert [(p[0], p[2]) for p in disc] == [
+        ("homeassistant/sensor/esp32-a1b2c3_temperature/config", True)]
+
+
+def test_due_in_sleeps_until_the_next_reading(node, clock):
+    node.step(clock.now)
+    assert 0 < node.due_in(clock.now) <= 1000

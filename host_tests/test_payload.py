@@ -1,0 +1,88 @@
+"""Payloads: readings per the topic contract, heartbeat and event JSON."""
+
+import json
+
+import pytest
+
+from firmware.payload import READING_MAX, ReadingEncoder, discovery, event, heartbeat
+from firmware.topics import Topics
+
+
+def encode(keys, values, due=None, seq=1, uptime=1000, ts=None):
+    enc = ReadingEncoder(keys)
+    return json.loads(bytes(enc.encode(seq, uptime, ts, values, due or [True] * len(keys))))
+
+
+def test_reading_has_the_contract_fields_and_each_sensor_key():
+    doc = encode(["temperature", "room_humidity"], [21.5, 40.25], seq=7, uptime=12345)
+    assert doc == {"seq": 7, "uptime_ms": 12345, "ts": None, "temperature": 21.5,
+                   "room_humidity": 40.25}
+
+
+def test_ts_is_unix_seconds_once_the_clock_is_set():
+    assert encode(["t"], [1.0], ts=1795424355)["ts"] == 1795424355
+
+
+def test_failed_sensor_is_null():
+    assert encode(["t"], [None])["t"] is None
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_values_json_cannot_carry_become_null(value):
+    assert encode(["t"], [value])["t"] is None
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(21.5, "21.5"), (-3.25, "-3.25"), (0.0004, "0"), (1013.257, "1013.257"), (42, "42"),
+     (-0.5, "-0.5"), (2.0, "2"), (99.9996, "100"), (-7, "-7")],
+)
+def test_numbers_are_written_with_up_to_three_decimals(value, text):
+    enc = ReadingEncoder(["v"])
+    raw = bytes(enc.encode(1, 0, None, [value], [True]))
+    assert raw == b'{"seq":1,"uptime_ms":0,"ts":null,"v":' + text.encode() + b"}"
+
+
+def test_keys_not_due_are_left_out():
+    doc = encode(["a", "b", "c"], [1, 2, 3], due=[True, False, True])
+    assert ("a" in doc, "b" in doc, "c" in doc) == (True, False, True)
+
+
+def test_a_shorter_reading_after_a_longer_one_has_no_leftovers():
+    enc = ReadingEncoder(["t"])
+    enc.encode(123456, 987654321, 1795424355, [1234.125], [True])
+    assert json.loads(bytes(enc.encode(3, 0, None, [3.5], [True]))) == {
+        "seq": 3, "uptime_ms": 0, "ts": None, "t": 3.5}
+
+
+def test_a_reading_longer_than_the_buffer_is_refused_not_truncated():
+    keys = ["k%02d_%s" % (i, "x" * 20) for i in range(30)]
+    with pytest.raises(ValueError, match=str(READING_MAX)):
+        ReadingEncoder(keys).encode(1, 0, None, [1.0] * 30, [True] * 30)
+
+
+def test_large_floats_stay_valid_json():
+    assert encode(["p"], [1.5e20])["p"] == pytest.approx(1.5e20)
+
+
+def test_heartbeat_carries_every_contract_field():
+    doc = json.loads(heartbeat(61, -55, 120000, "power-on", "0.1.0", "10.0.0.5", 6, 0, 0, 1, 2))
+    assert sorted(doc) == sorted(["uptime_s", "rssi", "free_heap", "reset_cause", "version",
+                                  "ip", "sent", "buffered", "dropped", "reconnects", "errors"])
+
+
+def test_event_echoes_the_request_id():
+    assert json.loads(event("ping", True, "pong", "abc")) == {
+        "event": "ping", "ok": True, "detail": "pong", "id": "abc"}
+
+
+def test_event_without_id_has_no_id_field():
+    assert "id" not in json.loads(event("error", False, "bad"))
+
+
+def test_discovery_uses_the_status_topic_for_availability():
+    t = Topics("sensornode", "esp32-a1b2c3")
+    doc = json.loads(discovery(t, "temperature", "esp32-a1b2c3"))
+    assert (doc["availability_topic"], doc["state_topic"], doc["unique_id"]) == (
+        "sensornode/esp32-a1b2c3/status", "sensornode/esp32-a1b2c3/readings",
+        "esp32-a1b2c3_temperature")

@@ -1,0 +1,208 @@
+"""The MQTT session over umqtt.simple: will, birth, keepalive, reconnect, resubscribe, refusals."""
+
+import errno
+
+import pytest
+
+from firmware.backoff import Backoff
+from firmware.session import Session
+from firmware.topics import Topics
+from firmware.transport import Transport, WatchedSocket
+
+T = Topics("sensornode", "esp32-a1b2c3")
+STATUS = "sensornode/esp32-a1b2c3/status"
+
+
+@pytest.fixture
+def make(umqtt, clock, log):
+    def make(keepalive=30, host="127.0.0.1"):
+        transport = Transport(umqtt, T.device, host, 1883, "user", "pw", keepalive)
+        backoff = Backoff(1000, 8000, lambda bits: 0xFFFF)
+        return Session(transport, T, keepalive, clock, backoff, log, "127.0.0.1:1883")
+
+    return make
+
+
+def run(session, clock, ms, step=100):
+    for _ in range(ms // step):
+        session.poll(clock.advance(step))
+
+
+def test_connect_sets_a_retained_offline_will_on_the_status_topic(make, clock, umqtt):
+    make().poll(clock.now)
+    assert umqtt.broker.clients[0].will == (STATUS, b"offline", True, 1)
+
+
+def test_birth_online_is_published_retained_after_connect(make, clock, umqtt):
+    make().poll(clock.now)
+    assert umqtt.broker.published == [(STATUS, b"online", True, 1)]
+
+
+def test_subscribes_to_the_command_topic(make, clock, umqtt):
+    make().poll(clock.now)
+    assert umqtt.broker.subscribed == [("sensornode/esp32-a1b2c3/cmd", 1)]
+
+
+def test_client_id_is_the_device_id_with_login_and_keepalive(make, clock, umqtt):
+    make(keepalive=20).poll(clock.now)
+    assert umqtt.broker.clients[0].args == ("esp32-a1b2c3", "127.0.0.1", 1883, "user", "pw", 20)
+
+
+def test_socket_gets_a_timeout_so_no_call_blocks_forever(make, clock, umqtt):
+    s = make()
+    s.poll(clock.now)
+    assert s.transport.sock.sock.timeout == 5
+
+
+def test_check_msg_leaves_the_socket_with_its_timeout_not_fully_blocking():
+    class Raw:
+        timeout = "unset"
+
+        def settimeout(self, t):
+            self.timeout = t
+
+    raw = Raw()
+    w = WatchedSocket(raw, 5)
+    w.setblocking(False)
+    assert raw.timeout == 0
+    w.setblocking(True)
+    assert raw.timeout == 5
+
+
+def test_pings_on_its_own_schedule(make, clock, umqtt):
+    s = make(keepalive=30)
+    s.poll(clock.now)
+    run(s, clock, 30000)
+    assert umqtt.broker.pings == 3
+
+
+def test_missing_pingresp_drops_the_link_within_the_keepalive(make, clock, umqtt, log):
+    s = make(keepalive=30)
+    s.poll(clock.now)
+    umqtt.broker.silent = True
+    run(s, clock, 20000)
+    assert not s.online and "no answer to PINGREQ" in log.text()
+
+
+def test_answered_pings_keep_the_link(make, clock, umqtt):
+    s = make(keepalive=30)
+    s.poll(clock.now)
+    run(s, clock, 120000)
+    assert s.online and s.reconnects == 0
+
+
+def test_reconnects_after_a_drop_and_says_online_again(make, clock, umqtt):
+    s = make()
+    s.poll(clock.now)
+    umqtt.broker.check_error = OSError(-1)
+    run(s, clock, 100)
+    umqtt.broker.check_error = None
+    run(s, clock, 100)
+    births = [p for p in umqtt.broker.published if p[0] == STATUS]
+    assert (s.online, len(births), s.reconnects) == (True, 2, 1)
+
+
+def test_resubscribes_after_every_reconnect(make, clock, umqtt):
+    s = make()
+    s.poll(clock.now)
+    s.drop(clock.now, "test")
+    run(s, clock, 100)
+    assert len(umqtt.broker.subscribed) == 2
+
+
+def test_a_drop_closes_the_socket_without_disconnect_so_the_will_fires(make, clock, umqtt):
+    s = make()
+    s.poll(clock.now)
+    sock = umqtt.broker.clients[0].sock.sock
+    s.drop(clock.now, "test")
+    assert sock.closed and ("<disconnect>", b"", False, 0) not in umqtt.broker.published
+
+
+def test_broker_down_at_boot_retries_with_growing_backoff(make, clock, umqtt, log):
+    umqtt.broker.connect_error = OSError(errno.ECONNREFUSED)
+    s = make()
+    run(s, clock, 8000)
+    assert "unreachable (ECONNREFUSED); retry in 1 s" in log.text()
+    assert "retry in 2 s" in log.text() and "retry in 4 s" in log.text()
+    umqtt.broker.connect_error = None
+    run(s, clock, 9000)
+    assert s.online
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [(4, "bad username or password"), (5, "not authorised"), (2, "client id rejected"),
+     (3, "server unavailable"), (1, "unacceptable protocol version")],
+)
+def test_connack_refusals_are_reported_by_name(make, clock, umqtt, log, code, words):
+    umqtt.broker.connect_error = umqtt.MQTTException(code)
+    make().poll(clock.now)
+    assert "broker 127.0.0.1:1883 refused: %s; retry in 1 s" % words in log.lines[-1]
+
+
+def test_publish_failure_drops_the_link_and_says_so(make, clock, umqtt, log):
+    s = make()
+    s.poll(clock.now)
+    umqtt.broker.publish_error = OSError(errno.ETIMEDOUT)
+    assert s.publish("t", b"x", False, 1, clock.now) is False
+    assert not s.online and "lost (ETIMEDOUT on publish)" in log.text()
+
+
+def test_commands_are_queued_not_run_inside_the_callback(make, clock, umqtt):
+    s = make()
+    s.poll(clock.now)
+    umqtt.broker.inbox = [("sensornode/esp32-a1b2c3/cmd", b'{"cmd":"ping"}')]
+    run(s, clock, 100)
+    assert s.commands == [b'{"cmd":"ping"}']
+
+
+def test_command_queue_is_bounded(make, clock, umqtt):
+    s = make()
+    s.poll(clock.now)
+    umqtt.broker.inbox = [("c", b"{}")] * 10
+    run(s, clock, 300)
+    assert (len(s.commands), s.commands_lost) == (4, 6)
+
+
+def test_close_says_offline_then_disconnects(make, clock, umqtt):
+    s = make()
+    s.poll(clock.now)
+    s.close(clock.now)
+    assert umqtt.broker.published[-2:] == [(STATUS, b"offline", True, 1),
+                                           ("<disconnect>", b"", False, 0)]
+
+
+def test_no_broker_configured_never_connects(make, clock, umqtt):
+    s = make(host=None)
+    run(s, clock, 60000)
+    assert umqtt.broker.clients == []
+
+
+def test_umqtt_without_connect_timeout_gets_timed_sockets(umqtt, clock, log):
+    class Legacy(umqtt.MQTTClient):
+        def connect(self, clean_session=True):  # 1.3.4 to 1.5: no timeout argument
+            return super().connect(clean_session)
+
+    umqtt.MQTTClient = Legacy
+    try:
+        t = Transport(umqtt, "id", "127.0.0.1", 1883, None, None, 30)
+        t.open("s", b"offline", lambda topic, msg: None)
+        assert (t.connect_takes_timeout, umqtt.socket.timeout_s) == (False, 5)
+    finally:
+        umqtt.MQTTClient = Legacy.__bases__[0]
+        umqtt.socket = umqtt.socket.real if hasattr(umqtt.socket, "real") else umqtt.socket
+
+
+def test_tls_on_umqtt_1_3_passes_server_hostname_and_ca(umqtt):
+    class Old(umqtt.MQTTClient):
+        def __init__(self, *args):
+            super().__init__(*args)
+            self.ssl_params = {}
+
+    umqtt.MQTTClient = Old
+    try:
+        t = Transport(umqtt, "id", "broker.lan", 8883, None, None, 30, True, b"CA")
+        c = t._make_client()
+        assert (c.ssl, c.ssl_params) == (True, {"server_hostname": "broker.lan", "cadata": b"CA"})
+    finally:
+        umqtt.MQTTClient = Old.__bases__[0]

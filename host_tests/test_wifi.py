@@ -1,0 +1,154 @@
+"""The Wi-Fi manager: strongest known network first, timeouts, backoff, re-join, provisioning AP."""
+
+import network
+import pytest
+
+from firmware.backoff import Backoff
+from firmware.wifi import WifiManager, order_networks
+
+HOME = {"ssid": "home", "password": "home-pass"}
+SHED = {"ssid": "shed", "password": "shed-pass"}
+FAILS = {network.STAT_WRONG_PASSWORD: "wrong password", network.STAT_NO_AP_FOUND: "not found"}
+
+
+class FakeAp:
+    def __init__(self):
+        self.starts = 0
+        self.stops = 0
+
+    def start(self):
+        self.starts += 1
+
+    def stop(self):
+        self.stops += 1
+
+
+def air(**nets):
+    network.state["air"] = {ssid: tuple(v) for ssid, v in nets.items()}
+
+
+@pytest.fixture
+def ap():
+    return FakeAp()
+
+
+@pytest.fixture
+def make(clock, log, ap):
+    def make(networks, rounds_before_ap=3, attempt_ms=5000):
+        sta = network.WLAN(network.STA_IF)
+        backoff = Backoff(2000, 16000, lambda bits: 0xFFFF)
+        return WifiManager(sta, networks, clock, backoff, log, attempt_ms, rounds_before_ap, ap,
+                           FAILS)
+
+    return make
+
+
+def run(wifi, clock, ms, step=100):
+    for _ in range(ms // step):
+        wifi.poll(clock.advance(step))
+
+
+def test_order_puts_the_strongest_known_network_first():
+    scan = [(b"shed", b"", 1, -80, 3, 0), (b"home", b"", 6, -40, 3, 0), (b"cafe", b"", 1, -30, 0, 0)]
+    assert [n["ssid"] for n in order_networks([SHED, HOME], scan)] == ["home", "shed"]
+
+
+def test_order_tries_known_networks_missing_from_the_scan_last():
+    scan = [(b"shed", b"", 1, -80, 3, 0)]
+    assert [n["ssid"] for n in order_networks([HOME, SHED], scan)] == ["shed", "home"]
+
+
+def test_order_skips_ssids_that_are_not_text():
+    scan = [(b"\xff\xfe", b"", 1, -10, 3, 0), (b"home", b"", 1, -50, 3, 0)]
+    assert [n["ssid"] for n in order_networks([HOME], scan)] == ["home"]
+
+
+def test_joins_the_strongest_known_network(make, clock):
+    air(home=("home-pass", -40), shed=("shed-pass", -70))
+    wifi = make([SHED, HOME])
+    run(wifi, clock, 500)
+    assert (wifi.up, wifi.sta.connects) == (True, ["home"])
+
+
+def test_a_wrong_password_moves_on_to_the_next_network_at_once(make, clock, log):
+    air(home=("other", -40), shed=("shed-pass", -70))
+    wifi = make([HOME, SHED])
+    run(wifi, clock, 300)
+    assert (wifi.up, wifi.sta.connects) == (True, ["home", "shed"])
+    assert "join 'home' failed (wrong password)" in log.text()
+
+
+def test_an_attempt_that_never_answers_times_out(make, clock, log):
+    air(home=("home-pass", -40))
+    network.state["join_polls"] = 10**9
+    wifi = make([HOME], attempt_ms=5000)
+    run(wifi, clock, 4900)
+    assert "no answer in 5 s" not in log.text()
+    run(wifi, clock, 200)
+    assert "join 'home' failed (no answer in 5 s)" in log.text()
+
+
+def test_failed_rounds_back_off_before_scanning_again(make, clock, log):
+    air()
+    wifi = make([HOME], rounds_before_ap=0)
+    run(wifi, clock, 100)
+    assert "retry in 2 s" in log.text()
+    run(wifi, clock, 2100)
+    assert "retry in 4 s" in log.text()
+
+
+def test_access_point_starts_after_the_configured_rounds(make, clock, ap):
+    air()
+    wifi = make([HOME], rounds_before_ap=2)
+    run(wifi, clock, 1000)
+    assert ap.starts == 0
+    run(wifi, clock, 60000)
+    assert ap.starts == 1
+
+
+def test_access_point_never_starts_when_rounds_before_ap_is_zero(make, clock, ap):
+    air()
+    wifi = make([HOME], rounds_before_ap=0)
+    run(wifi, clock, 120000)
+    assert ap.starts == 0
+
+
+def test_no_networks_at_all_goes_to_the_access_point(make, clock, ap, log):
+    wifi = make([], rounds_before_ap=1)
+    run(wifi, clock, 200)
+    assert ap.starts == 1 and "no Wi-Fi networks in secrets.json" in log.text()
+
+
+def test_joining_later_closes_the_access_point(make, clock, ap):
+    air()
+    wifi = make([HOME], rounds_before_ap=1)
+    run(wifi, clock, 200)
+    air(home=("home-pass", -50))
+    run(wifi, clock, 20000)
+    assert (wifi.up, ap.starts, ap.stops) == (True, 1, 1)
+
+
+def test_a_lost_link_is_noticed_and_rejoined(make, clock, log):
+    air(home=("home-pass", -40))
+    wifi = make([HOME])
+    run(wifi, clock, 300)
+    air()  # the access point goes away
+    run(wifi, clock, 100)
+    assert not wifi.up and "link to 'home' lost" in log.text()
+    air(home=("home-pass", -40))
+    run(wifi, clock, 20000)
+    assert wifi.up and wifi.sta.connects.count("home") >= 2
+
+
+def test_join_reports_rssi_and_ip(make, clock, log):
+    air(home=("home-pass", -47))
+    wifi = make([HOME])
+    run(wifi, clock, 300)
+    assert "joined 'home' (rssi -47 dBm, ip 10.1.2.3)" in log.text()
+
+
+def test_passwords_never_reach_the_console(make, clock, log):
+    air(home=("other", -40))
+    wifi = make([HOME, SHED])
+    run(wifi, clock, 30000)
+    assert "home-pass" not in log.text() and "shed-pass" not in log.text()
