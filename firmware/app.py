@@ -3,7 +3,6 @@
 import select
 import time
 
-from firmware.sensors import SensorSet
 from micropython import const
 
 from firmware import config
@@ -14,6 +13,7 @@ from firmware.node import Node
 from firmware.outbox import Outbox
 from firmware.payload import ReadingEncoder
 from firmware.provision import AccessPoint
+from firmware.sensors import SensorSet
 from firmware.session import Session
 from firmware.topics import Topics
 from firmware.transport import Transport

@@ -88,6 +88,19 @@ _base_topic = (_is_base_topic, "a topic of 1 to 64 characters without +, #, // o
 
 _PIN = _integer(0, 48)
 
+
+def _is_rom(v):
+    if type(v) is not str or len(v) != 16:
+        return False
+    for c in v:
+        if c not in "0123456789abcdefABCDEF":
+            return False
+    return True
+
+
+# As binascii.hexlify(rom) prints it: family code (28) first.
+_ROM = (_is_rom, "16 hex digits, family code first (28...)")
+
 _TOP = (
     ("device_id", _optional(_topic_level)),
     ("base_topic", _base_topic),
@@ -114,14 +127,14 @@ _SENSOR_FIELDS = {
     "sim": (
         ("base", 20.0, _number(-1e6, 1e6)),
         ("amplitude", 5.0, _number(0, 1e6)),
-        ("period_s", 600, _number(1, 1e7)),
+        ("period_s", 600, _number(1, 1e6)),
         ("noise", 0.2, _number(0, 1e6)),
         ("seed", 1, _integer(0, 0x7FFFFFFF)),
     ),
     "mcu": (),
     "dht11": (("pin", REQUIRED, _PIN),),
     "dht22": (("pin", REQUIRED, _PIN),),
-    "ds18b20": (("pin", REQUIRED, _PIN), ("rom", None, _optional(_text(16, 16)))),
+    "ds18b20": (("pin", REQUIRED, _PIN), ("rom", None, _optional(_ROM))),
     "bme280": (
         ("i2c", 0, _integer(0, 1)),
         ("sda", None, _optional(_PIN)),
@@ -136,7 +149,8 @@ _SENSOR_FIELDS = {
 }
 _SENSOR_COMMON = (
     ("delta", None, _optional(_number(0, 1e9))),
-    ("max_silence_s", 300, _number(1, 86400 * 7)),
+    # ticks_diff() measures at most 2**29 ms (6.2 days)
+    ("max_silence_s", 300, _number(1, 86400 * 6)),
 )
 _FILTERS = {
     "median": (("size", 5, _integer(3, 15)),),
@@ -246,6 +260,15 @@ def _filter(value, path, report):
     return out
 
 
+def sensor_keys(kind, name):
+    # The JSON keys a sensor fills: one per quantity it measures.
+    if kind in ("dht11", "dht22"):
+        return (name + "_temperature", name + "_humidity")
+    if kind == "bme280":
+        return (name + "_temperature", name + "_humidity", name + "_pressure")
+    return (name,)
+
+
 def _sensor(spec, i, names, report):
     path = "sensors[%d]." % i
     if type(spec) is not dict:
@@ -259,18 +282,24 @@ def _sensor(spec, i, names, report):
     if not _NAME[0](name) or name in RESERVED_KEYS:
         report.bad(path + "name", name, _NAME[1] + ", not seq, uptime_ms or ts", "sensor skipped")
         return None
-    if name in names:
-        report.bad(path + "name", name, "a name no other sensor has", "sensor skipped")
-        return None
     table = _SENSOR_FIELDS[kind] + _SENSOR_COMMON
     _unknown(spec, ["type", "name", "filter"] + _known(table), path, report)
     out = _typed_fields(spec, table, path, report)
     if out is None:
         return None
+    if kind == "bme280" and (out["sda"] is None) != (out["scl"] is None):
+        report.say("%ssda and scl go together; using the bus's default pins" % path)
+        out["sda"] = out["scl"] = None
     out["type"] = kind
     out["name"] = name
     out["filter"] = _filter(spec.get("filter"), path + "filter", report)
-    names.append(name)
+    for key in sensor_keys(kind, name):
+        if key in names:
+            report.bad(
+                path + "name", name, "a name whose keys no other sensor has", "sensor skipped"
+            )
+            return None
+    names.extend(sensor_keys(kind, name))
     return out
 
 

@@ -12,6 +12,10 @@ state = {}
 def reset_stub():
     state.clear()
     state.update(uid=b"\xde\xad\xbe\xef\xa1\xb2", cause=PWRON_RESET, resets=0, wdt=None)
+    ADC.level.clear()
+    ADC.fault.clear()
+    I2C.devices.clear()
+    I2C.fault.clear()
 
 
 class Reset(Exception):

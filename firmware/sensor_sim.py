@@ -1,0 +1,63 @@
+# A simulated sensor: base + amplitude * sin(2*pi*t/period_s) + noise, where t counts from the
+# driver's construction and the noise comes from a seeded 32-bit xorshift, so the same seed gives
+# the same series on every run (CPython or MicroPython).
+import math
+
+from micropython import const
+
+_TWO_PI = 2 * math.pi
+_TICKS_MASK = const(0x3FFFFFFF)  # ticks_ms wraps at 2**30 on the boards
+_TICKS_HALF = const(0x20000000)
+_WARMUP = const(16)  # xorshift rounds before the first value: small seeds start with few bits set
+
+
+def _wrapping_diff(a, b):
+    # time.ticks_diff(a, b) for a clock that wraps at 2**30, when none is given.
+    d = (a - b) & _TICKS_MASK
+    return d - (_TICKS_MASK + 1) if d >= _TICKS_HALF else d
+
+
+class SimSensor:
+    # ticks_ms: a callable returning the current tick count; ticks_diff: its difference function
+    # (time.ticks_diff on a board; default: wrap-around at 2**30).
+    def __init__(self, spec, ticks_ms, ticks_diff=None):
+        self.keys = (spec["name"],)
+        self.base = spec["base"]
+        self.amplitude = spec["amplitude"]
+        self.noise = spec["noise"]
+        self.period_ms = max(1, int(spec["period_s"] * 1000 + 0.5))
+        self._ticks_ms = ticks_ms
+        self._ticks_diff = ticks_diff or _wrapping_diff
+        self._then = ticks_ms()
+        self._phase_ms = 0  # time into the current period, in whole ms: no float drift
+        seed = spec["seed"] & 0xFFFFFFFF
+        if seed == 0:
+            seed = 0x9E3779B9  # xorshift state must not be 0
+        # The 32-bit state lives in two 16-bit halves so that no step needs a big integer.
+        self._hi = seed >> 16
+        self._lo = seed & 0xFFFF
+        for _ in range(_WARMUP):
+            self._step()
+
+    def _step(self):
+        # One xorshift32 step (13, 17, 5) on (hi, lo); returns the new high half, 0..65535.
+        hi = self._hi
+        lo = self._lo
+        hi ^= ((hi << 13) | (lo >> 3)) & 0xFFFF  # x ^= x << 13
+        lo ^= (lo << 13) & 0xFFFF
+        lo ^= hi >> 1  # x ^= x >> 17
+        hi ^= ((hi << 5) | (lo >> 11)) & 0xFFFF  # x ^= x << 5
+        lo ^= (lo << 5) & 0xFFFF
+        self._hi = hi
+        self._lo = lo
+        return hi
+
+    def read(self):
+        now = self._ticks_ms()
+        elapsed = self._ticks_diff(now, self._then)
+        self._then = now
+        if elapsed > 0:
+            self._phase_ms = (self._phase_ms + elapsed) % self.period_ms
+        wave = math.sin(_TWO_PI * self._phase_ms / self.period_ms)
+        jitter = (self._step() - 32768) / 32768  # -1 <= jitter < 1
+        return (self.base + self.amplitude * wave + self.noise * jitter,)
