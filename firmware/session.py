@@ -28,12 +28,17 @@ class Session:
         self.connects = 0
         self.commands = []  # raw command payloads, oldest first, at most _CMD_QUEUE
         self.commands_lost = 0
+        self.cmd_topic = topics.cmd.encode()  # umqtt hands topics over as bytes
 
     @property
     def reconnects(self):
         return self.connects - 1 if self.connects else 0
 
     def _on_message(self, topic, msg):
+        # Some brokers (amqtt) push retained messages of other clients' subscriptions at connect:
+        # only our own command topic is a command.
+        if topic != self.cmd_topic:
+            return
         if len(self.commands) >= _CMD_QUEUE:
             self.commands_lost += 1
         elif len(msg) > _INBOX_MAX:

@@ -62,13 +62,30 @@ class FakeStats:
 
 @pytest.fixture
 def node(umqtt, clock, log):
-    cfg, _ = config.validate({"mqtt": {"host": "127.0.0.1"}, "interval_s": 1,
-                              "heartbeat_s": 60, "outbox_size": 5, "ha_discovery": False}, log)
+    cfg, _ = config.validate(
+        {
+            "mqtt": {"host": "127.0.0.1"},
+            "interval_s": 1,
+            "heartbeat_s": 60,
+            "outbox_size": 5,
+            "ha_discovery": False,
+        },
+        log,
+    )
     transport = Transport(umqtt, T.device, "127.0.0.1", 1883, None, None, 30)
     session = Session(transport, T, 30, clock, Backoff(1000, 1000, lambda b: 0xFFFF), log, "b")
     sensors = FakeSensors()
-    return Node(cfg, clock, FakeWifi(), session, sensors, Outbox(cfg["outbox_size"]),
-                ReadingEncoder(sensors.keys), FakeStats(), log)
+    return Node(
+        cfg,
+        clock,
+        FakeWifi(),
+        session,
+        sensors,
+        Outbox(cfg["outbox_size"]),
+        ReadingEncoder(sensors.keys),
+        FakeStats(),
+        log,
+    )
 
 
 def run(node, clock, ms, step=100):
@@ -154,7 +171,7 @@ def test_heartbeat_counts_reconnects_sent_and_buffered(node, clock, umqtt):
 
 
 def command(umqtt, raw):
-    umqtt.broker.inbox.append(("sensornode/esp32-a1b2c3/cmd", raw))
+    umqtt.broker.inbox.append((b"sensornode/esp32-a1b2c3/cmd", raw))
 
 
 def test_interval_command_changes_the_rate_and_answers(node, clock, umqtt):
@@ -164,8 +181,12 @@ def test_interval_command_changes_the_rate_and_answers(node, clock, umqtt):
     before = len(seqs(umqtt))
     run(node, clock, 2000)
     assert len(seqs(umqtt)) - before == 4
-    assert sent(umqtt, "event")[-1] == {"event": "interval", "ok": True,
-                                        "detail": "interval is now 0.5 s", "id": 7}
+    assert sent(umqtt, "event")[-1] == {
+        "event": "interval",
+        "ok": True,
+        "detail": "interval is now 0.5 s",
+        "id": 7,
+    }
 
 
 def test_ping_command_answers_pong(node, clock, umqtt):
@@ -190,8 +211,10 @@ def test_reboot_command_answers_then_asks_for_a_reboot(node, clock, umqtt):
     assert node.reboot_requested and sent(umqtt, "event")[-1]["event"] == "reboot"
 
 
-@pytest.mark.parametrize("raw", [b"not json", b'{"cmd": "dance"}', b"[1]", b"x" * 300,
-                                 b'{"cmd": "interval", "value": "fast"}'])
+@pytest.mark.parametrize(
+    "raw",
+    [b"not json", b'{"cmd": "dance"}', b"[1]", b"x" * 300, b'{"cmd": "interval", "value": "fast"}'],
+)
 def test_bad_commands_get_an_error_event_and_the_node_goes_on(node, clock, umqtt, raw):
     run(node, clock, 100)
     command(umqtt, raw)
@@ -212,7 +235,8 @@ def test_discovery_is_announced_retained_when_enabled(umqtt, clock, log, node):
     run(node, clock, 100)
     disc = [p for p in umqtt.broker.published if p[0].startswith("homeassistant/")]
     assert [(p[0], p[2]) for p in disc] == [
-        ("homeassistant/sensor/esp32-a1b2c3_temperature/config", True)]
+        ("homeassistant/sensor/esp32-a1b2c3_temperature/config", True)
+    ]
 
 
 def test_due_in_sleeps_until_the_next_reading(node, clock):

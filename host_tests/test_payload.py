@@ -15,8 +15,13 @@ def encode(keys, values, due=None, seq=1, uptime=1000, ts=None):
 
 def test_reading_has_the_contract_fields_and_each_sensor_key():
     doc = encode(["temperature", "room_humidity"], [21.5, 40.25], seq=7, uptime=12345)
-    assert doc == {"seq": 7, "uptime_ms": 12345, "ts": None, "temperature": 21.5,
-                   "room_humidity": 40.25}
+    assert doc == {
+        "seq": 7,
+        "uptime_ms": 12345,
+        "ts": None,
+        "temperature": 21.5,
+        "room_humidity": 40.25,
+    }
 
 
 def test_ts_is_unix_seconds_once_the_clock_is_set():
@@ -34,8 +39,17 @@ def test_values_json_cannot_carry_become_null(value):
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(21.5, "21.5"), (-3.25, "-3.25"), (0.0004, "0"), (1013.257, "1013.257"), (42, "42"),
-     (-0.5, "-0.5"), (2.0, "2"), (99.9996, "100"), (-7, "-7")],
+    [
+        (21.5, "21.5"),
+        (-3.25, "-3.25"),
+        (0.0004, "0"),
+        (1013.257, "1013.257"),
+        (42, "42"),
+        (-0.5, "-0.5"),
+        (2.0, "2"),
+        (99.9996, "100"),
+        (-7, "-7"),
+    ],
 )
 def test_numbers_are_written_with_up_to_three_decimals(value, text):
     enc = ReadingEncoder(["v"])
@@ -52,11 +66,15 @@ def test_a_shorter_reading_after_a_longer_one_has_no_leftovers():
     enc = ReadingEncoder(["t"])
     enc.encode(123456, 987654321, 1795424355, [1234.125], [True])
     assert json.loads(bytes(enc.encode(3, 0, None, [3.5], [True]))) == {
-        "seq": 3, "uptime_ms": 0, "ts": None, "t": 3.5}
+        "seq": 3,
+        "uptime_ms": 0,
+        "ts": None,
+        "t": 3.5,
+    }
 
 
 def test_a_reading_longer_than_the_buffer_is_refused_not_truncated():
-    keys = ["k%02d_%s" % (i, "x" * 20) for i in range(30)]
+    keys = [f"k{i:02d}_" + "x" * 20 for i in range(30)]
     with pytest.raises(ValueError, match=str(READING_MAX)):
         ReadingEncoder(keys).encode(1, 0, None, [1.0] * 30, [True] * 30)
 
@@ -67,13 +85,30 @@ def test_large_floats_stay_valid_json():
 
 def test_heartbeat_carries_every_contract_field():
     doc = json.loads(heartbeat(61, -55, 120000, "power-on", "0.1.0", "10.0.0.5", 6, 0, 0, 1, 2))
-    assert sorted(doc) == sorted(["uptime_s", "rssi", "free_heap", "reset_cause", "version",
-                                  "ip", "sent", "buffered", "dropped", "reconnects", "errors"])
+    assert sorted(doc) == sorted(
+        [
+            "uptime_s",
+            "rssi",
+            "free_heap",
+            "reset_cause",
+            "version",
+            "ip",
+            "sent",
+            "buffered",
+            "dropped",
+            "reconnects",
+            "errors",
+        ]
+    )
 
 
 def test_event_echoes_the_request_id():
     assert json.loads(event("ping", True, "pong", "abc")) == {
-        "event": "ping", "ok": True, "detail": "pong", "id": "abc"}
+        "event": "ping",
+        "ok": True,
+        "detail": "pong",
+        "id": "abc",
+    }
 
 
 def test_event_without_id_has_no_id_field():
@@ -84,5 +119,7 @@ def test_discovery_uses_the_status_topic_for_availability():
     t = Topics("sensornode", "esp32-a1b2c3")
     doc = json.loads(discovery(t, "temperature", "esp32-a1b2c3"))
     assert (doc["availability_topic"], doc["state_topic"], doc["unique_id"]) == (
-        "sensornode/esp32-a1b2c3/status", "sensornode/esp32-a1b2c3/readings",
-        "esp32-a1b2c3_temperature")
+        "sensornode/esp32-a1b2c3/status",
+        "sensornode/esp32-a1b2c3/readings",
+        "esp32-a1b2c3_temperature",
+    )

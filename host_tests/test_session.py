@@ -131,13 +131,18 @@ def test_broker_down_at_boot_retries_with_growing_backoff(make, clock, umqtt, lo
 
 @pytest.mark.parametrize(
     ("code", "words"),
-    [(4, "bad username or password"), (5, "not authorised"), (2, "client id rejected"),
-     (3, "server unavailable"), (1, "unacceptable protocol version")],
+    [
+        (4, "bad username or password"),
+        (5, "not authorised"),
+        (2, "client id rejected"),
+        (3, "server unavailable"),
+        (1, "unacceptable protocol version"),
+    ],
 )
 def test_connack_refusals_are_reported_by_name(make, clock, umqtt, log, code, words):
     umqtt.broker.connect_error = umqtt.MQTTException(code)
     make().poll(clock.now)
-    assert "broker 127.0.0.1:1883 refused: %s; retry in 1 s" % words in log.lines[-1]
+    assert f"broker 127.0.0.1:1883 refused: {words}; retry in 1 s" in log.lines[-1]
 
 
 def test_publish_failure_drops_the_link_and_says_so(make, clock, umqtt, log):
@@ -151,7 +156,7 @@ def test_publish_failure_drops_the_link_and_says_so(make, clock, umqtt, log):
 def test_commands_are_queued_not_run_inside_the_callback(make, clock, umqtt):
     s = make()
     s.poll(clock.now)
-    umqtt.broker.inbox = [("sensornode/esp32-a1b2c3/cmd", b'{"cmd":"ping"}')]
+    umqtt.broker.inbox = [(b"sensornode/esp32-a1b2c3/cmd", b'{"cmd":"ping"}')]
     run(s, clock, 100)
     assert s.commands == [b'{"cmd":"ping"}']
 
@@ -159,17 +164,30 @@ def test_commands_are_queued_not_run_inside_the_callback(make, clock, umqtt):
 def test_command_queue_is_bounded(make, clock, umqtt):
     s = make()
     s.poll(clock.now)
-    umqtt.broker.inbox = [("c", b"{}")] * 10
+    umqtt.broker.inbox = [(b"sensornode/esp32-a1b2c3/cmd", b"{}")] * 10
     run(s, clock, 300)
     assert (len(s.commands), s.commands_lost) == (4, 6)
+
+
+def test_messages_on_other_topics_are_not_commands(make, clock, umqtt):
+    s = make()
+    s.poll(clock.now)
+    umqtt.broker.inbox = [
+        (b"sensornode/esp32-a1b2c3/status", b"online"),
+        (b"homeassistant/sensor/x/config", b"{}"),
+    ]
+    run(s, clock, 200)
+    assert s.commands == []
 
 
 def test_close_says_offline_then_disconnects(make, clock, umqtt):
     s = make()
     s.poll(clock.now)
     s.close(clock.now)
-    assert umqtt.broker.published[-2:] == [(STATUS, b"offline", True, 1),
-                                           ("<disconnect>", b"", False, 0)]
+    assert umqtt.broker.published[-2:] == [
+        (STATUS, b"offline", True, 1),
+        ("<disconnect>", b"", False, 0),
+    ]
 
 
 def test_no_broker_configured_never_connects(make, clock, umqtt):

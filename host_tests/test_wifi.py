@@ -37,8 +37,9 @@ def make(clock, log, ap):
     def make(networks, rounds_before_ap=3, attempt_ms=5000):
         sta = network.WLAN(network.STA_IF)
         backoff = Backoff(2000, 16000, lambda bits: 0xFFFF)
-        return WifiManager(sta, networks, clock, backoff, log, attempt_ms, rounds_before_ap, ap,
-                           FAILS)
+        return WifiManager(
+            sta, networks, clock, backoff, log, attempt_ms, rounds_before_ap, ap, FAILS
+        )
 
     return make
 
@@ -49,7 +50,11 @@ def run(wifi, clock, ms, step=100):
 
 
 def test_order_puts_the_strongest_known_network_first():
-    scan = [(b"shed", b"", 1, -80, 3, 0), (b"home", b"", 6, -40, 3, 0), (b"cafe", b"", 1, -30, 0, 0)]
+    scan = [
+        (b"shed", b"", 1, -80, 3, 0),
+        (b"home", b"", 6, -40, 3, 0),
+        (b"cafe", b"", 1, -30, 0, 0),
+    ]
     assert [n["ssid"] for n in order_networks([SHED, HOME], scan)] == ["home", "shed"]
 
 

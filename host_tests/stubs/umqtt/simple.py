@@ -52,8 +52,7 @@ class FakeSocket:
 
 
 class MQTTClient:
-    def __init__(self, client_id, server, port=0, user=None, password=None, keepalive=0,
-                 ssl=None):
+    def __init__(self, client_id, server, port=0, user=None, password=None, keepalive=0, ssl=None):
         self.args = (client_id, server, port, user, password, keepalive)
         self.ssl = ssl
         self.sock = None
@@ -86,7 +85,9 @@ class MQTTClient:
     def publish(self, topic, msg, retain=False, qos=0):
         if broker.publish_error is not None:
             raise broker.publish_error
-        broker.published.append((topic, msg.encode() if isinstance(msg, str) else bytes(msg), retain, qos))
+        broker.published.append(
+            (topic, msg.encode() if isinstance(msg, str) else bytes(msg), retain, qos)
+        )
 
     def subscribe(self, topic, qos=0):
         broker.subscribed.append((topic, qos))
