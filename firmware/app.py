@@ -1,6 +1,7 @@
 # Wiring: reads the config, builds the parts with the board's real collaborators and runs the
 # loop. Decisions live in the modules it wires; this one only connects them to the hardware.
 import select
+import sys
 import time
 
 from micropython import const
@@ -108,8 +109,26 @@ class Waiter:
         self.poller.poll(ms)
 
 
+_CRASH_RESET_MS = const(10000)
+
+
 def run():
     board, node, wdt = build()
+    try:
+        loop(board, node, wdt)
+    except Exception as e:
+        # A bug must not leave a board nobody can reach dead: say what happened, then start over.
+        # Ctrl-C (not an Exception) still stops to the REPL, here and during the pause.
+        sys.print_exception(e)
+        log(
+            "boot",
+            "unexpected error; resetting in %d s (Ctrl-C for the REPL)" % (_CRASH_RESET_MS // 1000),
+        )
+        time.sleep_ms(_CRASH_RESET_MS)
+        board.reset()
+
+
+def loop(board, node, wdt):
     waiter = Waiter(node.session.transport)
     log("boot", "running; Ctrl-C stops to the REPL")
     while True:

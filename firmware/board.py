@@ -8,6 +8,7 @@ import machine
 import network
 
 from firmware import ident
+from firmware.version import VERSION
 
 _RESET_NAMES = (
     ("PWRON_RESET", "power-on"),
@@ -32,6 +33,7 @@ class Board:
     def __init__(self, log):
         self.log = log
         self.name = ident.board_name(sys.platform)
+        self.version = VERSION
         self.reset_cause = reset_cause_name(machine.reset_cause())
         self.time_set = False
         self.epoch_offset = _EPOCH_2000 if time.gmtime(0)[0] == 2000 else 0
