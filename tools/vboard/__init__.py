@@ -1,0 +1,17 @@
+"""The virtual board: sensornode's unmodified firmware on the real MicroPython unix port.
+
+    from tools.vboard import VirtualBoard
+    with VirtualBoard(broker=("127.0.0.1", 1883)) as board:
+        board.wait_for(r"mqtt: connected to", 20)
+
+    python -m tools.vboard [--broker host:port] [--id hex] [--board esp32|picow] [--fs dir]
+                           [--heap size]
+
+supervisor.py runs and restarts the board process; layout.py lays out its filesystem as
+flashing would; switches.py is the host's side of the simulated Wi-Fi and board switches;
+bsp/ is the board support the process runs with (MicroPython, host-only, never flashed).
+"""
+
+from tools.vboard.supervisor import RESET_EXIT, VirtualBoard
+
+__all__ = ["RESET_EXIT", "VirtualBoard"]

@@ -1,0 +1,72 @@
+# Plumbing shared by the virtual board's support modules (host-only, never flashed):
+# - what the supervisor told this board process when it started it (environment variables),
+# - the switches it sets while the board runs (a JSON file it replaces atomically),
+# - the one thing the board tells the supervisor (watchdog arm/feed, as UDP datagrams: a board
+#   stuck in a blocking call cannot time itself out, so the supervisor keeps the watchdog's time).
+import json
+import os
+import time
+
+PLATFORMS = {"esp32": "esp32", "picow": "rp2"}
+
+
+def _env(name, default=""):
+    value = os.getenv(name)
+    return default if value is None else value
+
+
+BOARD = _env("VBOARD_BOARD", "esp32")
+PLATFORM = PLATFORMS[BOARD]
+UID = _env("VBOARD_UID", "a1b2c3d4e5f6")
+CAUSE = _env("VBOARD_CAUSE", "pwron")  # why this process started: pwron, reset or wdt
+RESET_EXIT = int(_env("VBOARD_RESET_EXIT", "86"))  # machine.reset() ends the process with this
+_BOOT = _env("VBOARD_BOOT", "0")  # this start's number: the supervisor ignores older processes
+_CONTROL = _env("VBOARD_CONTROL")
+_SUPERVISOR_PORT = _env("VBOARD_SUPERVISOR")  # UDP port on 127.0.0.1; empty: nobody listens
+# Events (link drops, stalls) are counters in the control file; those counted before this start
+# belong to an earlier life of the board and are not acted on again.
+_seen = json.loads(_env("VBOARD_EVENTS", "{}"))
+
+_READ_EVERY_MS = 200  # the control file is read at most this often, however often we are asked
+_switches = {}
+_read_at = None
+_sock = None  # (socket, address) once the first message goes out
+
+
+def switches():
+    global _switches, _read_at
+    now = time.ticks_ms()
+    if _read_at is None or time.ticks_diff(now, _read_at) >= _READ_EVERY_MS:
+        _read_at = now
+        if _CONTROL:
+            try:
+                with open(_CONTROL) as f:
+                    _switches = json.load(f)
+            except (OSError, ValueError):
+                pass  # keep the last switches we read
+    return _switches
+
+
+def switch(name, default=None):
+    return switches().get(name, default)
+
+
+def happened(event):
+    # True once for each new occurrence of the event since this board process last looked.
+    count = switches().get("events", {}).get(event, 0)
+    if count > _seen.get(event, 0):
+        _seen[event] = count
+        return True
+    return False
+
+
+def tell(msg):
+    global _sock
+    if not _SUPERVISOR_PORT:
+        return
+    if _sock is None:
+        import socket
+
+        addr = socket.getaddrinfo("127.0.0.1", int(_SUPERVISOR_PORT))[0][-1]
+        _sock = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM), addr)
+    _sock[0].sendto((_BOOT + " " + msg).encode(), _sock[1])

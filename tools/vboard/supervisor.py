@@ -1,0 +1,442 @@
+"""VirtualBoard: the unmodified firmware on the MicroPython unix port, supervised like a board.
+
+    with VirtualBoard(broker=(broker.host, broker.port)) as board:
+        board.wait_for(r"mqtt: connected to", 20)
+        mark = len(board.console)
+        board.wifi_drop()
+        board.wait_for(r"wifi: joined", 20, since=mark)   # a line after the drop
+
+The board process runs tools/vboard/bsp/launch.py, which runs the board's boot.py and main.py
+with the board support (bsp/) in front of the port's own modules. The supervisor:
+- captures the process's stdout+stderr as console lines (optionally echoed live);
+- restarts the process when the firmware calls machine.reset() (it exits with RESET_EXIT) or
+  when an armed watchdog goes unfed (the bsp reports WDT arm/feed as UDP datagrams; the
+  supervisor kills the process when the time is up), telling the new process why it started;
+- sets the switches the bsp reads (tools/vboard/switches.py) for the simulated Wi-Fi and board.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from tools.vboard import layout
+from tools.vboard.switches import Switches, check_air
+
+MICROPYTHON = layout.ROOT / ".venv" / "bin" / "micropython"
+LAUNCHER = Path(__file__).resolve().parent / "bsp" / "launch.py"
+RESET_EXIT = 86  # the exit code of machine.reset() in the bsp (passed to it as VBOARD_RESET_EXIT)
+POLL_S = 0.05  # how often the supervisor looks at the process and the watchdog's deadline
+STOP_TIMEOUT_S = 3.0
+TAIL_LINES = 40
+
+_running: set[VirtualBoard] = set()
+
+
+def board_env(
+    board: str,
+    uid: str,
+    fs: Path,
+    frozen: Path | None,
+    control: Path,
+    *,
+    cause: str = "pwron",
+    supervisor_port: int | None = None,
+    boot: int = 0,
+    events: str = "{}",
+) -> dict[str, str]:
+    """The environment bsp/launch.py runs in: who the board is, why it started, where things are.
+
+    cause: pwron, reset or wdt (what machine.reset_cause() reports); supervisor_port: the UDP
+    port for watchdog datagrams (None: nobody listens); boot: the start's number, which those
+    datagrams carry; events: the switches' event counts already acted on (JSON).
+    """
+    env = dict(os.environ)
+    env.update(
+        VBOARD_BOARD=board,
+        VBOARD_UID=uid,
+        VBOARD_CAUSE=cause,
+        VBOARD_RESET_EXIT=str(RESET_EXIT),
+        VBOARD_BOOT=str(boot),
+        VBOARD_CONTROL=str(control),
+        VBOARD_SUPERVISOR="" if supervisor_port is None else str(supervisor_port),
+        VBOARD_EVENTS=events,
+        VBOARD_FS=str(fs),
+        VBOARD_FROZEN=str(frozen or ""),
+    )
+    return env
+
+
+class VirtualBoard:
+    def __init__(
+        self,
+        fs: Path | None = None,
+        board: str = "esp32",
+        uid: str = "a1b2c3d4e5f6",
+        broker: tuple[str, int] | None = None,
+        heap: str | None = None,
+        config: dict[str, Any] | None = None,
+        secrets: dict[str, Any] | None = None,
+        workdir: Path | None = None,
+        *,
+        echo: bool = False,
+        prefix: bool = False,
+        micropython: Path = MICROPYTHON,
+        umqtt_dir: Path = layout.UMQTT_DIR,
+    ) -> None:
+        """A board that is not yet powered; start() flashes it (when fs is None) and runs it.
+
+        fs: a flashed board's filesystem, used as is; None lays one out in workdir/fs from
+        the repo's firmware, `config` merged over layout.default_config(broker) and `secrets`
+        over layout.DEFAULT_SECRETS. uid: machine.unique_id() in hex. heap: the MicroPython
+        heap size (`-X heapsize=`, e.g. "200k"). echo: copy console lines to stdout as they
+        come, prefixed with "[<device id>] " when prefix is set.
+        """
+        if board not in layout.BOARDS:
+            raise ValueError(f"vboard: board must be one of {', '.join(layout.BOARDS)}")
+        try:
+            if len(bytes.fromhex(uid)) < 3:
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"vboard: uid must be hex digits, 3 bytes or more: {uid!r}") from None
+        if not micropython.exists():
+            raise FileNotFoundError(f"vboard: {micropython} is missing: run `make setup`")
+        self.board = board
+        self.uid = uid.lower()
+        self.heap = heap
+        self.echo = echo
+        self.prefix = prefix
+        self.micropython = micropython
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if workdir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="vboard-")
+            workdir = Path(self._tmp.name)
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir = workdir
+        # What start() flashes when fs was not given (None: the board's filesystem is given).
+        self._layout_config: dict[str, Any] | None = None
+        self._layout_secrets = layout.merge(layout.DEFAULT_SECRETS, secrets or {})
+        self._flashed = False
+        if fs is None:
+            self.fs = workdir / "fs"
+            self._layout_config = layout.merge(layout.default_config(broker), config or {})
+        else:
+            self.fs = fs.resolve()
+        self._frozen = layout.frozen_dir(board, umqtt_dir)
+        self._umqtt_dir = umqtt_dir
+        self.switches = Switches(workdir / "control.json", layout.DEFAULT_AIR)
+
+        self._cond = threading.Condition()  # guards everything below; notified on console lines
+        self._lines: list[str] = []
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._reader: threading.Thread | None = None
+        self._monitor: threading.Thread | None = None
+        self._udp: socket.socket | None = None
+        self._stopping = False
+        self._boot = 0
+        self._wdt_timeout: float | None = None
+        self._wdt_deadline: float | None = None
+        self._restarts = 0
+        self._head = ""  # the echo's prefix
+
+    # -- what the board is --------------------------------------------------------------------
+
+    def _config(self) -> dict[str, Any]:
+        if self._layout_config is not None:
+            return self._layout_config
+        try:
+            found = json.loads((self.fs / "config.json").read_text())
+        except (OSError, ValueError):
+            return {}
+        return found if isinstance(found, dict) else {}
+
+    @property
+    def device_id(self) -> str:
+        """The id in the board's topics: config's device_id, else <board>-<last 6 hex of uid>."""
+        return self._config().get("device_id") or f"{self.board}-{self.uid[-6:]}"
+
+    def topic(self, name: str) -> str:
+        """<base>/<id>/<name>, e.g. topic("readings")."""
+        base = self._config().get("base_topic") or "sensornode"
+        return f"{base}/{self.device_id}/{name}"
+
+    @property
+    def console(self) -> list[str]:
+        """Every console line so far, across restarts (a copy)."""
+        with self._cond:
+            return list(self._lines)
+
+    @property
+    def restarts(self) -> int:
+        """How many times a reset (machine.reset or the watchdog) restarted the board."""
+        with self._cond:
+            return self._restarts
+
+    @property
+    def pid(self) -> int | None:
+        """The board process's pid while it runs."""
+        with self._cond:
+            proc = self._proc
+        return proc.pid if proc is not None and proc.poll() is None else None
+
+    @property
+    def running(self) -> bool:
+        return self.pid is not None
+
+    # -- power --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Power on: flash on the first start when fs was not given, then run the board."""
+        if self._monitor is not None and self._monitor.is_alive():
+            return
+        self.stop()  # tidies up after a board whose process ended on its own
+        if self._layout_config is not None and not self._flashed:
+            # Once only: later starts are the same board powering up again, files and all.
+            layout.flash(
+                self.fs, self.board, self._layout_config, self._layout_secrets, self._umqtt_dir
+            )
+            self._flashed = True
+        self._head = f"[{self.device_id}] " if self.prefix else ""
+        _running.add(self)  # from here on, the supervisor's exit stops the board
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind(("127.0.0.1", 0))
+        udp.settimeout(POLL_S)
+        with self._cond:
+            self._udp = udp
+            self._stopping = False
+            self._spawn("pwron")
+        self._monitor = threading.Thread(target=self._supervise, name="vboard", daemon=True)
+        self._monitor.start()
+
+    def stop(self) -> None:
+        """Power off: SIGTERM, then SIGKILL after 3 s; no process is left and none restarts."""
+        self._end(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """A power cut: SIGKILL at once, no goodbye from the firmware, no restart."""
+        if self.running:
+            self._say("vboard: power cut")
+        self._end(signal.SIGKILL)
+
+    def interrupt(self) -> None:
+        """Ctrl-C on the board's console (KeyboardInterrupt), e.g. in boot.py's safe-mode window."""
+        with self._cond:
+            proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+
+    def _end(self, sig: signal.Signals) -> None:
+        with self._cond:
+            self._stopping = True
+            proc, monitor = self._proc, self._monitor
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(sig)
+            try:
+                proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if monitor is not None:
+            monitor.join()
+        with self._cond:
+            reader, udp = self._reader, self._udp
+            self._monitor = self._udp = None
+        if reader is not None:
+            reader.join()
+        if proc is not None and proc.stdin is not None:
+            proc.stdin.close()
+        if udp is not None:
+            udp.close()
+        _running.discard(self)
+
+    def __enter__(self) -> VirtualBoard:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    # -- the console --------------------------------------------------------------------------
+
+    def wait_for(self, pattern: str, timeout: float = 10.0, *, since: int = 0) -> re.Match[str]:
+        """The first console line from index `since` on matching the regex `pattern`.
+
+        Raises TimeoutError, with the console's last lines, when none comes within `timeout` s.
+        """
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            i = since
+            while True:
+                while i < len(self._lines):
+                    found = regex.search(self._lines[i])
+                    i += 1
+                    if found:
+                        return found
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    tail = "\n".join(self._lines[-TAIL_LINES:])
+                    raise TimeoutError(
+                        f"vboard: no console line matched {pattern!r} within {timeout} s; "
+                        f"the last lines:\n{tail}"
+                    )
+                self._cond.wait(left)
+
+    def _say(self, line: str) -> None:
+        with self._cond:
+            self._lines.append(line)
+            self._cond.notify_all()
+            if self.echo:
+                print(self._head + line, flush=True)
+
+    def _read_console(self, stream: IO[bytes]) -> None:
+        with stream:
+            for raw in stream:
+                self._say(raw.decode(errors="replace").rstrip("\r\n"))
+
+    # -- the switches -------------------------------------------------------------------------
+
+    def set_air(self, networks: list[dict[str, Any]]) -> None:
+        """The networks in range: dicts with ssid and optionally password ("" open), rssi,
+        channel, hidden. A joined network that leaves the air takes the link down."""
+        self.switches.set(air=check_air(networks))
+
+    def wifi_drop(self) -> None:
+        """The current Wi-Fi link goes down once; the next join may succeed."""
+        self.switches.count("drop")
+
+    def wifi_fail(self, on: bool = True) -> None:
+        """While on, every Wi-Fi join fails (status STAT_CONNECT_FAIL)."""
+        self.switches.set(fail=on)
+
+    def wifi_delay(self, ms: int) -> None:
+        """How long a Wi-Fi join takes before it succeeds or fails."""
+        self.switches.set(delay_ms=int(ms))
+
+    def stall(self) -> None:
+        """The firmware's next call into the Wi-Fi driver never returns (until a reset)."""
+        self.switches.count("stall")
+
+    def button(self, held: bool = True) -> None:
+        """Hold (or release) the BOOT button (ESP32 GPIO0) / BOOTSEL (Pico W)."""
+        self.switches.set(button=held)
+
+    def ntp_fail(self, on: bool = True) -> None:
+        """While on, NTP queries time out."""
+        self.switches.set(ntp_fail=on)
+
+    def chip_temperature(self, celsius: float) -> None:
+        """What the chip's own temperature sensor reads."""
+        self.switches.set(mcu_c=float(celsius))
+
+    # -- supervision --------------------------------------------------------------------------
+
+    def _spawn(self, cause: str) -> None:
+        # Called with self._cond held. cause: pwron, reset or wdt (machine.reset_cause()).
+        self._boot += 1
+        self._wdt_timeout = self._wdt_deadline = None
+        assert self._udp is not None
+        env = board_env(
+            self.board,
+            self.uid,
+            self.fs,
+            self._frozen,
+            self.switches.path,
+            cause=cause,
+            supervisor_port=self._udp.getsockname()[1],
+            boot=self._boot,
+            events=self.switches.events_seen(),
+        )
+        cmd = [str(self.micropython)]
+        if self.heap:
+            cmd += ["-X", f"heapsize={self.heap}"]
+        cmd.append(str(LAUNCHER))
+        # Its own session: a Ctrl-C at the terminal reaches the supervisor, which stops the board.
+        proc = subprocess.Popen(
+            cmd,
+            cwd=self.fs,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        assert proc.stdout is not None
+        self._proc = proc
+        self._reader = threading.Thread(
+            target=self._read_console, args=(proc.stdout,), name="vboard-console", daemon=True
+        )
+        self._reader.start()
+
+    def _supervise(self) -> None:
+        while True:
+            self._receive()
+            with self._cond:
+                if self._stopping:
+                    return
+                proc, reader, deadline = self._proc, self._reader, self._wdt_deadline
+            assert proc is not None and reader is not None
+            code = proc.poll()
+            if code is None and deadline is not None and time.monotonic() >= deadline:
+                proc.kill()
+                code = proc.wait()
+                why = "watchdog"
+            elif code == RESET_EXIT:
+                why = "machine.reset"
+            elif code is not None:
+                why = ""
+            else:
+                continue
+            reader.join()  # the old process's last words go before the supervisor's
+            if proc.stdin is not None:
+                proc.stdin.close()
+            with self._cond:
+                if self._stopping:
+                    return
+                if not why:
+                    self._say(f"vboard: the board process ended (exit code {code}); not restarting")
+                    return
+                self._say(f"vboard: reset ({why})")
+                self._restarts += 1
+                self._spawn("wdt" if why == "watchdog" else "reset")
+
+    def _receive(self) -> None:
+        # One watchdog datagram, "<boot> arm <ms>" or "<boot> feed", or a POLL_S timeout.
+        udp = self._udp
+        if udp is None:
+            return
+        try:
+            words = udp.recv(64).decode(errors="replace").split()
+        except OSError:  # a timeout, or the socket closed by stop()
+            return
+        with self._cond:
+            if len(words) < 2 or words[0] != str(self._boot):
+                return  # from a process that is gone
+            if words[1] == "arm" and len(words) == 3:
+                self._wdt_timeout = int(words[2]) / 1000
+            if self._wdt_timeout is not None:
+                self._wdt_deadline = time.monotonic() + self._wdt_timeout
+
+
+@atexit.register
+def _stop_all() -> None:
+    for board in list(_running):
+        board.stop()
