@@ -23,8 +23,9 @@ def _button_held():
     return False
 
 
-print("boot: Ctrl-C within %.1f s for safe mode (main.py skipped)" % (WINDOW_MS / 1000))
 try:
+    # The prompt is inside the try: a Ctrl-C that lands right after it must still count.
+    print("boot: Ctrl-C within %.1f s for safe mode (main.py skipped)" % (WINDOW_MS / 1000))
     if _button_held():
         SAFE_MODE = True
     else:

@@ -130,6 +130,8 @@ def run():
 
 def loop(board, node, wdt):
     waiter = Waiter(node.session.transport)
+    # Fed at least twice per watchdog period however idle the node is.
+    longest = _IDLE_MAX_MS if wdt is None else min(_IDLE_MAX_MS, wdt.timeout_ms // 2)
     log("boot", "running; Ctrl-C stops to the REPL")
     while True:
         now = time.ticks_ms()
@@ -140,4 +142,4 @@ def loop(board, node, wdt):
             board.reset()
         if wdt is not None:
             wdt.feed()
-        waiter.wait(min(node.due_in(time.ticks_ms()), _IDLE_MAX_MS))
+        waiter.wait(min(node.due_in(time.ticks_ms()), longest))

@@ -29,6 +29,16 @@ def reset_cause_name(code):
     return "unknown (%s)" % code
 
 
+class Watchdog:
+    # machine.WDT cannot tell its timeout; the loop needs it to feed often enough.
+    def __init__(self, wdt, timeout_ms):
+        self.wdt = wdt
+        self.timeout_ms = timeout_ms
+
+    def feed(self):
+        self.wdt.feed()
+
+
 class Board:
     def __init__(self, log):
         self.log = log
@@ -70,7 +80,7 @@ class Board:
             self.log("board", "watchdog_s %d is over the RP2040's 8.3 s; using 8 s" % seconds)
             ms = 8000
         self.log("board", "watchdog armed: %d ms" % ms)
-        return machine.WDT(timeout=ms)
+        return Watchdog(machine.WDT(timeout=ms), ms)
 
     def reset(self):
         machine.reset()

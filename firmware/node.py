@@ -58,7 +58,10 @@ class Node:
         # Milliseconds until the next scheduled reading or heartbeat, for the caller's sleep.
         diff = self.clock.ticks_diff
         soonest = min(diff(self.next_reading, now), diff(self.next_heartbeat, now))
-        return max(0, min(soonest, self.session.due_in(now)))
+        soonest = min(soonest, self.wifi.due_in(now))
+        if self.wifi.up:  # the session cannot act without a link: its wishes wait until then
+            soonest = min(soonest, self.session.due_in(now))
+        return max(0, soonest)
 
     def _came_online(self, now):
         self.stats.sync_time()

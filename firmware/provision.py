@@ -21,11 +21,15 @@ class AccessPoint:
     def start(self):
         ap = network.WLAN(network.AP_IF)
         if self.password:
-            wpa2 = getattr(network.WLAN, "SEC_WPA2", None)
-            if wpa2 is None:  # ports before v1.23 call it authmode
+            # v1.23+ names it security (the Pico W offers WPA/WPA2 mixed, the ESP32 plain WPA2);
+            # older ESP32 firmware calls it authmode.
+            sec = getattr(network.WLAN, "SEC_WPA2", None)
+            if sec is None:
+                sec = getattr(network.WLAN, "SEC_WPA_WPA2", None)
+            if sec is None:
                 ap.config(essid=self.ssid, password=self.password, authmode=3)
             else:
-                ap.config(essid=self.ssid, password=self.password, security=wpa2)
+                ap.config(essid=self.ssid, password=self.password, security=sec)
         else:
             ap.config(essid=self.ssid)
         ap.active(True)

@@ -7,6 +7,8 @@ _SCAN = const(0)  # next: scan and order the known networks
 _JOIN = const(1)  # a join attempt is under way
 _WAIT = const(2)  # between rounds, backing off
 _UP = const(3)
+_JOIN_POLL_MS = const(100)
+_LINK_CHECK_MS = const(1000)
 
 
 def order_networks(known, scan):
@@ -48,6 +50,15 @@ class WifiManager:
     @property
     def up(self):
         return self.state == _UP
+
+    def due_in(self, now):
+        # Milliseconds until poll() has something to do: the end of a backoff wait, the next look
+        # at a join under way, or the next check of a working link.
+        if self.state == _WAIT:
+            return self.clock.ticks_diff(self.deadline, now)
+        if self.state == _UP:
+            return _LINK_CHECK_MS
+        return _JOIN_POLL_MS if self.state == _JOIN else 0
 
     def poll(self, now):
         if self.state == _UP:

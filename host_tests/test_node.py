@@ -23,6 +23,9 @@ class FakeWifi:
     def poll(self, now):
         pass
 
+    def due_in(self, now):
+        return 1000 if self.up else 5000
+
     def rssi(self):
         return -50 if self.up else None
 
@@ -242,3 +245,10 @@ def test_discovery_is_announced_retained_when_enabled(umqtt, clock, log, node):
 def test_due_in_sleeps_until_the_next_reading(node, clock):
     node.step(clock.now)
     assert 0 < node.due_in(clock.now) <= 1000
+
+
+def test_due_in_does_not_spin_on_a_reconnect_that_waits_for_wifi(node, clock, umqtt):
+    node.step(clock.now)
+    node.wifi.up = False
+    node.step(clock.advance(100))  # the session drops; its next attempt is due at once
+    assert node.due_in(clock.now) > 0

@@ -152,6 +152,20 @@ def test_join_reports_rssi_and_ip(make, clock, log):
     assert "joined 'home' (rssi -47 dBm, ip 10.1.2.3)" in log.text()
 
 
+def test_due_in_waits_out_the_backoff_instead_of_spinning(make, clock):
+    air()
+    wifi = make([HOME], rounds_before_ap=0)
+    wifi.poll(clock.now)
+    assert 1000 <= wifi.due_in(clock.now) <= 2000
+
+
+def test_due_in_checks_a_working_link_about_once_a_second(make, clock):
+    air(home=("home-pass", -40))
+    wifi = make([HOME])
+    run(wifi, clock, 300)
+    assert wifi.due_in(clock.now) == 1000
+
+
 def test_passwords_never_reach_the_console(make, clock, log):
     air(home=("other", -40))
     wifi = make([HOME, SHED])
