@@ -33,7 +33,8 @@ class McuTemperature:
             self._source = machine.ADC(_RP2_SENSOR_CHANNEL).read_u16
             self._mode = _RP2
         elif platform == "esp32":
-            import esp32
+            # Only reached on an ESP32; the Pico W's stubs rightly have no esp32 module.
+            import esp32  # pyright: ignore[reportMissingImports]
 
             # ESP32-S2/S3/C3/C6 builds have mcu_temperature() in Celsius; the original ESP32 only
             # raw_temperature() in Fahrenheit.
