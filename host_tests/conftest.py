@@ -67,7 +67,7 @@ class FakeClock:
         half = TICKS_PERIOD // 2
         return ((a - b + half) % TICKS_PERIOD) - half
 
-    def advance(self, ms: int) -> int:
+    def advance(self, ms: int = 1000) -> int:
         self.now = (self.now + ms) % TICKS_PERIOD
         return self.now
 

@@ -8,6 +8,8 @@ import esp32
 import machine
 import onewire
 import pytest
+from conftest import TICKS_PERIOD as PERIOD
+from conftest import FakeClock
 
 from firmware import config
 from firmware.sensor_adc import ADCSensor
@@ -18,23 +20,10 @@ from firmware.sensor_mcu import McuTemperature
 from firmware.sensor_sim import SimSensor
 from firmware.sensors import keys_for
 
-PERIOD = 1 << 30  # ticks_ms wraps here on the boards
 
-
-class Clock:
-    """time.ticks_ms/ticks_diff with the boards' 2**30 wrap; the test moves `now`."""
-
-    def __init__(self, now: int = 0) -> None:
-        self.now = now
-
-    def ticks_ms(self) -> int:
-        return self.now
-
-    def ticks_diff(self, a: int, b: int) -> int:
-        return (a - b + PERIOD // 2) % PERIOD - PERIOD // 2
-
-    def advance(self, ms: int) -> None:
-        self.now = (self.now + ms) % PERIOD
+def Clock(now: int = 0) -> FakeClock:  # noqa: N802  (reads as the class it stands for)
+    """The shared fake clock, started at `now` (0 unless a test wants the wrap)."""
+    return FakeClock(now)
 
 
 def spec(**fields):

@@ -8,31 +8,20 @@ import dht
 import machine
 import onewire
 import pytest
+from conftest import TICKS_PERIOD as PERIOD
+from conftest import FakeClock
 
 from firmware import config
 from firmware.sensor_sim import SimSensor
 from firmware.sensors import RETRY_MS, SensorSet, describe, driver_for, keys_for
 
-PERIOD = 1 << 30  # ticks_ms wraps here on the boards
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
 
 
-class Clock:
-    """time.ticks_ms/ticks_diff with the boards' 2**30 wrap; the test moves `now`."""
-
-    def __init__(self, now: int = 0) -> None:
-        self.now = now
-
-    def ticks_ms(self) -> int:
-        return self.now
-
-    def ticks_diff(self, a: int, b: int) -> int:
-        return (a - b + PERIOD // 2) % PERIOD - PERIOD // 2
-
-    def tick(self, ms: int = 1000) -> int:
-        self.now = (self.now + ms) % PERIOD
-        return self.now
+def Clock(now: int = 0) -> FakeClock:  # noqa: N802  (reads as the class it stands for)
+    """The shared fake clock, started at `now` (0 unless a test wants the wrap)."""
+    return FakeClock(now)
 
 
 class Scripted:
@@ -165,7 +154,7 @@ def test_sample_says_not_due_when_no_value_moved_by_delta(log):
     make = Factory(a=[(20.0,), (20.1,)])
     s = SensorSet(specs({"type": "sim", "name": "a", "delta": 0.5}), log, clock, make)
     s.sample(clock.now)
-    assert (s.sample(clock.tick()), s.due) == (False, [False])
+    assert (s.sample(clock.advance()), s.due) == (False, [False])
 
 
 def test_due_is_per_sensor(log):
@@ -178,7 +167,7 @@ def test_due_is_per_sensor(log):
         make,
     )
     s.sample(clock.now)
-    s.sample(clock.tick())
+    s.sample(clock.advance())
     assert s.due == [False, True]
 
 
@@ -189,7 +178,7 @@ def test_a_gated_sensor_is_reported_again_after_max_silence(log):
         specs({"type": "sim", "name": "a", "delta": 0.5, "max_silence_s": 60}), log, clock, make
     )
     s.sample(clock.now)
-    assert (s.sample(clock.tick(59000)), s.sample(clock.tick(1000))) == (False, True)
+    assert (s.sample(clock.advance(59000)), s.sample(clock.advance(1000))) == (False, True)
 
 
 def test_all_keys_of_a_sensor_share_its_due_flag(log):
@@ -197,7 +186,7 @@ def test_all_keys_of_a_sensor_share_its_due_flag(log):
     make = Factory(room=[(20.0, 50.0), (20.0, 55.0)])
     s = SensorSet(specs({"type": "dht22", "name": "room", "pin": 4, "delta": 1}), log, clock, make)
     s.sample(clock.now)
-    s.sample(clock.tick())
+    s.sample(clock.advance())
     assert s.due == [True, True]
 
 
@@ -240,7 +229,7 @@ def test_every_failed_read_counts_one_error(log):
         make,
     )
     for _ in range(3):
-        s.sample(clock.tick())
+        s.sample(clock.advance())
     assert s.errors == 6
 
 
@@ -248,7 +237,7 @@ def test_a_failing_sensor_is_logged_once_not_every_cycle(log):
     clock = Clock()
     s = SensorSet(specs({"type": "sim", "name": "a"}), log, clock, Factory(a=[OSError(110)]))
     for _ in range(5):
-        s.sample(clock.tick())
+        s.sample(clock.advance())
     assert sensor_lines(log) == ["sensor: a read failed: 110; reporting null"]
 
 
@@ -257,7 +246,7 @@ def test_a_sensor_that_reads_again_is_logged_once(log):
     make = Factory(a=[OSError(110), (1.0,), (1.0,), (1.0,)])
     s = SensorSet(specs({"type": "sim", "name": "a"}), log, clock, make)
     for _ in range(4):
-        s.sample(clock.tick())
+        s.sample(clock.advance())
     assert sensor_lines(log) == [
         "sensor: a read failed: 110; reporting null",
         "sensor: a reads again",
@@ -267,8 +256,8 @@ def test_a_sensor_that_reads_again_is_logged_once(log):
 def test_a_sensor_that_reads_from_the_start_logs_nothing(log):
     clock = Clock()
     s = SensorSet(specs({"type": "sim", "name": "a"}), log, clock, Factory(a=[(1.0,)]))
-    s.sample(clock.tick())
-    s.sample(clock.tick())
+    s.sample(clock.advance())
+    s.sample(clock.advance())
     assert sensor_lines(log) == []
 
 
@@ -293,7 +282,7 @@ def test_a_sensor_starting_to_fail_is_due_for_a_null_report(log):
     make = Factory(a=[(20.0,), OSError(110)])
     s = SensorSet(specs({"type": "sim", "name": "a", "delta": 5}), log, clock, make)
     s.sample(clock.now)
-    assert (s.sample(clock.tick()), s.values) == (True, [None])
+    assert (s.sample(clock.advance()), s.values) == (True, [None])
 
 
 # --- drivers that cannot start ----------------------------------------------------------------
@@ -324,7 +313,7 @@ def test_a_sensor_without_driver_reports_null_once_then_stays_quiet(log):
     make = Factory()
     make.absent["room"] = OSError(19)
     s = SensorSet(specs({"type": "dht22", "name": "room", "pin": 4, "delta": 1}), log, clock, make)
-    assert [s.sample(clock.tick()) for _ in range(3)] == [True, False, False]
+    assert [s.sample(clock.advance()) for _ in range(3)] == [True, False, False]
 
 
 def test_a_driver_that_cannot_start_is_not_counted_as_read_errors(log):
@@ -333,7 +322,7 @@ def test_a_driver_that_cannot_start_is_not_counted_as_read_errors(log):
     make.absent["room"] = OSError(19)
     s = SensorSet(specs({"type": "dht22", "name": "room", "pin": 4}), log, clock, make)
     for _ in range(3):
-        s.sample(clock.tick())
+        s.sample(clock.advance())
     assert s.errors == 0
 
 
@@ -343,7 +332,7 @@ def test_a_driver_that_cannot_start_is_not_retried_within_a_minute(log):
     make.absent["room"] = OSError(19)
     s = SensorSet(specs({"type": "dht22", "name": "room", "pin": 4}), log, clock, make)
     for _ in range(59):
-        s.sample(clock.tick(1000))
+        s.sample(clock.advance(1000))
     assert make.attempts["room"] == 1
 
 
@@ -353,7 +342,7 @@ def test_a_driver_that_cannot_start_is_retried_after_a_minute_and_then_read(log)
     make.absent["room"] = OSError(19)
     s = SensorSet(specs({"type": "dht22", "name": "room", "pin": 4}), log, clock, make)
     del make.absent["room"]
-    s.sample(clock.tick(RETRY_MS))
+    s.sample(clock.advance(RETRY_MS))
     assert (make.attempts["room"], s.values) == (2, [20.0, 50.0])
 
 
@@ -362,9 +351,9 @@ def test_a_failed_retry_is_not_logged_again_and_a_late_start_is(log):
     make = Factory(room=[(20.0, 50.0)])
     make.absent["room"] = OSError(19)
     s = SensorSet(specs({"type": "dht22", "name": "room", "pin": 4}), log, clock, make)
-    s.sample(clock.tick(RETRY_MS))
+    s.sample(clock.advance(RETRY_MS))
     del make.absent["room"]
-    s.sample(clock.tick(RETRY_MS))
+    s.sample(clock.advance(RETRY_MS))
     assert len(sensor_lines(log)) == 2 and "found" in sensor_lines(log)[1]
 
 
@@ -374,9 +363,9 @@ def test_retry_timing_counts_across_the_tick_wrap(log):
     make.absent["room"] = OSError(19)
     s = SensorSet(specs({"type": "dht22", "name": "room", "pin": 4}), log, clock, make)
     del make.absent["room"]
-    s.sample(clock.tick(RETRY_MS - 1))
+    s.sample(clock.advance(RETRY_MS - 1))
     first = make.attempts["room"]
-    s.sample(clock.tick(1))
+    s.sample(clock.advance(1))
     assert (first, make.attempts["room"]) == (1, 2)
 
 
@@ -393,7 +382,7 @@ def test_the_configured_filter_smooths_each_value(log):
         make,
     )
     for _ in range(3):
-        s.sample(clock.tick())
+        s.sample(clock.advance())
     assert s.values == [20.0]
 
 
@@ -406,8 +395,8 @@ def test_each_key_of_a_sensor_has_its_own_filter(log):
         clock,
         make,
     )
-    s.sample(clock.tick())
-    s.sample(clock.tick())
+    s.sample(clock.advance())
+    s.sample(clock.advance())
     assert s.values == [15.0, 60.0]
 
 
@@ -420,7 +409,7 @@ def test_the_delta_gate_sees_the_filtered_value(log):
         clock,
         make,
     )
-    assert [s.sample(clock.tick()) for _ in range(3)] == [True, False, False]
+    assert [s.sample(clock.advance()) for _ in range(3)] == [True, False, False]
 
 
 def test_filters_start_afresh_after_an_outage(log):
@@ -433,7 +422,7 @@ def test_filters_start_afresh_after_an_outage(log):
         make,
     )
     for _ in range(3):
-        s.sample(clock.tick())
+        s.sample(clock.advance())
     assert s.values == [30.0]
 
 
@@ -486,9 +475,9 @@ def test_default_factory_pipelines_a_ds18b20_and_reports_from_the_second_cycle(l
     onewire.bus(5).temps[bytes.fromhex("28ff641e0f0000a1")] = 18.25
     clock = Clock()
     s = SensorSet(specs({"type": "ds18b20", "name": "water", "pin": 5}), log, clock)
-    s.sample(clock.tick(1000))
+    s.sample(clock.advance(1000))
     first = list(s.values)
-    s.sample(clock.tick(1000))
+    s.sample(clock.advance(1000))
     assert (first, s.values) == ([None], [18.25])
 
 
@@ -496,7 +485,7 @@ def test_default_factory_runs_the_sim_sensor_on_config_defaults(log):
     clock = Clock()
     (sim,) = specs(*config.DEFAULTS["sensors"])
     s = SensorSet([sim], log, clock)
-    s.sample(clock.tick())
+    s.sample(clock.advance())
     assert s.keys == ["temperature"] and isinstance(s.values[0], float)
 
 
@@ -548,7 +537,7 @@ def test_micropython_sim_series_equals_cpython_series(mpy_check):
     )
     clock = Clock(PERIOD - 2500)
     s = SensorSet([sim], lambda tag, msg: None, clock)
-    s.sample(clock.tick(1000))
+    s.sample(clock.advance(1000))
     assert float(mpy_check["deterministic"]) == pytest.approx(s.values[0], abs=1e-9)
 
 
