@@ -16,6 +16,8 @@ class CommandError(Exception):
 
 def parse(msg):
     # Returns (name, value, request_id); raises CommandError with a message for anything else.
+    if type(msg) is str:
+        msg = msg.encode()
     if len(msg) > MAX_BYTES:
         raise CommandError("command of %d bytes is over the %d-byte limit" % (len(msg), MAX_BYTES))
     try:

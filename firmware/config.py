@@ -56,11 +56,13 @@ _boolean = (lambda v: v is True or v is False, "true or false")
 
 
 def _is_text(v, lo, hi, allowed):
-    if type(v) is not str or not lo <= len(v) <= hi:
+    # Lengths in bytes (what Wi-Fi and MQTT limit); letters and digits in ASCII only, since
+    # str.isalpha() is Unicode-aware on CPython but ASCII-only on the boards.
+    if type(v) is not str or not lo <= len(v.encode()) <= hi:
         return False
     if allowed is not None:
         for c in v:
-            if not (c.isalpha() or c.isdigit() or c in allowed):
+            if not ("a" <= c <= "z" or "A" <= c <= "Z" or "0" <= c <= "9" or c in allowed):
                 return False
     return True
 
@@ -162,8 +164,24 @@ _PASSPHRASE = _text(8, 63)
 _LOGIN = _optional(_text(1, 256))
 
 
+def _small(value):
+    # Whether repr(value) is cheap and short: no nesting, no long text, few items.
+    items = value.values() if type(value) is dict else value
+    if len(items) > 8:
+        return False
+    for item in items:
+        if type(item) in (list, dict) or (type(item) is str and len(item) > 40):
+            return False
+    return True
+
+
 def _shown(value):
-    text = repr(value)
+    # A bad value as a message shows it: one line of at most 40 characters, and never the repr
+    # of something huge or deeply nested (which could exhaust a board's stack).
+    if type(value) in (list, dict) and not _small(value):
+        kind = "a list" if type(value) is list else "an object"
+        return "%s of %d items" % (kind, len(value))
+    text = repr(value[:41] if type(value) is str else value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -201,10 +219,18 @@ def _fields(src, defaults, table, path, report):
     return out
 
 
+def _key(path, key):
+    # A key as the console shows it: plain when it is plain, else quoted and shortened.
+    name = path + str(key)
+    if len(name) > 40 or not _is_text(name, 1, 40, "_-.[]"):
+        return _shown(name)
+    return name
+
+
 def _unknown(src, known, path, report):
     for key in src:
         if key not in known:
-            report.say("unknown key %s%s ignored" % (path, key))
+            report.say("unknown key %s ignored" % _key(path, key))
 
 
 def _known(table):
@@ -247,8 +273,8 @@ def _filter(value, path, report):
     if value is None:
         return None
     kind = value.get("type") if type(value) is dict else None
-    if kind not in _FILTERS:
-        want = "null or an object with type " + " or ".join(_FILTERS)
+    if type(kind) is not str or kind not in _FILTERS:
+        want = "null or an object with type median or ema"
         report.bad(path, value, want, "no filter")
         return None
     table = _FILTERS[kind]
@@ -304,9 +330,7 @@ def _sensor(spec, i, names, report):
 
 
 def _sensors(src, report):
-    if "sensors" not in src:
-        return [dict(s) for s in DEFAULTS["sensors"]]
-    value = src["sensors"]
+    value = src.get("sensors", DEFAULTS["sensors"])
     if type(value) is not list:
         report.bad("sensors", value, "a list", "using the simulated sensor")
         value = DEFAULTS["sensors"]
@@ -354,7 +378,7 @@ def _network(entry, i, report):
         return None
     for key in entry:
         if key not in ("ssid", "password"):
-            report.say("unknown key %s%s ignored" % (path, key))
+            report.say("unknown key %s ignored" % _key(path, key))
     return {"ssid": ssid, "password": password}
 
 
@@ -400,8 +424,10 @@ def read_json(path, log, tag):
             return json.load(f)
     except OSError:
         log(tag, path + " not found; running on defaults")
-    except ValueError as e:
-        log(tag, "%s is not valid JSON (%s); running on defaults" % (path, e))
+    except (ValueError, RuntimeError, MemoryError) as e:
+        # RuntimeError: nesting deeper than the parser's stack (RecursionError on CPython)
+        why = str(e) or type(e).__name__
+        log(tag, "%s is not valid JSON (%s); running on defaults" % (path, why))
     return None
 
 
