@@ -106,7 +106,8 @@ class Waiter:
                     pass
             self.poller.register(wrapped.sock, select.POLLIN)
             self.registered = wrapped
-        self.poller.poll(ms)
+        for _ in self.poller.ipoll(ms):  # ipoll: no result list allocated per wake
+            break
 
 
 _CRASH_RESET_MS = const(10000)
