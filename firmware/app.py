@@ -17,7 +17,7 @@ from firmware.provision import AccessPoint
 from firmware.sensors import SensorSet
 from firmware.session import Session
 from firmware.topics import Topics
-from firmware.transport import Transport
+from firmware.transport import Transport, timeout_for
 from firmware.version import VERSION
 from firmware.wifi import WifiManager
 
@@ -63,6 +63,7 @@ def build():
         mq["keepalive"],
         mq["tls"],
         _ca_data(board, mq["ca_file"]),
+        timeout_for(mq["keepalive"]),
     )
     where = "%s:%d" % (mq["host"], mq["port"])
     session = Session(

@@ -17,6 +17,12 @@ REFUSALS = {
 DEFAULT_TIMEOUT_S = const(5)
 
 
+def timeout_for(keepalive_s):
+    # A blocked call must end before the keepalive check would have noticed the dead link
+    # (a third of it), but a slow PUBACK deserves at least 2 s.
+    return max(2, min(DEFAULT_TIMEOUT_S, keepalive_s // 3))
+
+
 def refusal(code):
     return REFUSALS.get(code, "refused with code %s" % code)
 

@@ -224,3 +224,10 @@ def test_tls_on_umqtt_1_3_passes_server_hostname_and_ca(umqtt):
         assert (c.ssl, c.ssl_params) == (True, {"server_hostname": "broker.lan", "cadata": b"CA"})
     finally:
         umqtt.MQTTClient = Old.__bases__[0]
+
+
+@pytest.mark.parametrize(("keepalive", "timeout"), [(5, 2), (10, 3), (30, 5), (600, 5)])
+def test_socket_timeout_follows_the_keepalive_between_2_and_5_s(keepalive, timeout):
+    from firmware.transport import timeout_for
+
+    assert timeout_for(keepalive) == timeout
