@@ -697,15 +697,3 @@ def test_cli_runs_a_board_until_ctrl_c_and_leaves_nothing_behind(broker: tuple[s
         if cli.poll() is None:
             cli.kill()
             cli.wait()
-
-
-def test_cli_serial_is_not_available_yet() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "tools.vboard", "--serial", "/tmp/nowhere"],
-        cwd=layout.ROOT,
-        capture_output=True,
-        text=True,
-        timeout=BOOT_S,
-    )
-    assert done.returncode == 2
-    assert "--serial is not available yet" in done.stderr

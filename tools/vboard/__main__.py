@@ -4,6 +4,9 @@
                            [--heap size] [--serial path]
 
 Without --broker a broker is started for the board (Mosquitto if installed, else amqtt).
+With --serial the board has a USB serial port at `path` (a symlink to a pty, gone when the board
+stops) with the REPL on it: `mpremote connect path ...` works as with a board. An empty or new
+--fs folder is a freshly erased board: no boot.py or main.py, straight to the REPL.
 """
 
 from __future__ import annotations
@@ -52,19 +55,23 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--board", choices=layout.BOARDS, default="esp32")
     parser.add_argument("--fs", type=Path, help="a flashed board's filesystem, used as is")
     parser.add_argument("--heap", help="MicroPython heap size, e.g. 200k (default: the port's)")
-    parser.add_argument("--serial", help="a pty for the board's raw REPL (not yet available)")
+    parser.add_argument(
+        "--serial",
+        type=Path,
+        help="where the board's serial port appears (a symlink to a pty): the REPL, for "
+        "mpremote connect PATH",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    if args.serial:
-        print(
-            "vboard: --serial is not available yet (the raw REPL on a pty comes later); "
-            "run without it to see the console here",
-            file=sys.stderr,
-        )
-        return 2
+    if args.fs is not None and not args.fs.is_dir():
+        if args.fs.exists():
+            print(f"vboard: --fs {args.fs} is not a folder", file=sys.stderr)
+            return 2
+        args.fs.mkdir(parents=True)
+        print(f"vboard: {args.fs} is new: an erased board", flush=True)
     # SIGTERM and a closed terminal end the supervisor as cleanly as Ctrl-C: the `with` blocks
     # below stop the board and the broker, nothing is orphaned.
     for sig in (signal.SIGTERM, signal.SIGHUP):
@@ -78,11 +85,23 @@ def main(argv: list[str] | None = None) -> int:
             print(f"vboard: started {started.kind} on {started.address}", flush=True)
             broker = (started.host, started.port)
         board = VirtualBoard(
-            fs=args.fs, board=args.board, uid=args.id, broker=broker, heap=args.heap, echo=True
+            fs=args.fs,
+            board=args.board,
+            uid=args.id,
+            broker=broker,
+            heap=args.heap,
+            echo=True,
+            serial=args.serial,
         )
         print(f"vboard: {board.device_id} powering on; Ctrl-C stops it", flush=True)
         try:
             stack.enter_context(board)
+            if board.serial is not None:
+                print(
+                    f"vboard: serial port {board.serial} -> {board.serial_device}; "
+                    f"mpremote connect {board.serial}",
+                    flush=True,
+                )
             while True:
                 time.sleep(0.5)
         except KeyboardInterrupt:

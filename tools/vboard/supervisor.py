@@ -12,7 +12,11 @@ with the board support (bsp/) in front of the port's own modules. The supervisor
 - restarts the process when the firmware calls machine.reset() (it exits with RESET_EXIT) or
   when an armed watchdog goes unfed (the bsp reports WDT arm/feed as UDP datagrams; the
   supervisor kills the process when the time is up), telling the new process why it started;
-- sets the switches the bsp reads (tools/vboard/switches.py) for the simulated Wi-Fi and board.
+- starts it again at once after a soft reset (it exits with SOFT_EXIT or SOFT_EXIT + 1);
+- sets the switches the bsp reads (tools/vboard/switches.py) for the simulated Wi-Fi and board;
+- with `serial`, is the board's USB serial port (tools/vboard/serialport.py): a pty whose slave
+  a symlink at `serial` names, there from start() to stop() whatever resets the board goes
+  through; Ctrl-C from the port interrupts running code (SIGINT), as a board's UART does.
 """
 
 from __future__ import annotations
@@ -32,14 +36,23 @@ from types import TracebackType
 from typing import IO, Any
 
 from tools.vboard import layout
+from tools.vboard.serialport import SerialPort
 from tools.vboard.switches import Switches, check_air
 
 MICROPYTHON = layout.ROOT / ".venv" / "bin" / "micropython"
 LAUNCHER = Path(__file__).resolve().parent / "bsp" / "launch.py"
 RESET_EXIT = 86  # the exit code of machine.reset() in the bsp (passed to it as VBOARD_RESET_EXIT)
+SOFT_EXIT = 87  # a soft reset's exit code (+1: into the raw REPL), passed as VBOARD_SOFT_EXIT
 POLL_S = 0.05  # how often the supervisor looks at the process and the watchdog's deadline
 STOP_TIMEOUT_S = 3.0
 TAIL_LINES = 40
+# One Ctrl-C from the serial port, one SIGINT: further ones within this time are dropped, since
+# a second SIGINT before the board has handled the first ends the unix port's process.
+SIGINT_GAP_S = 0.25
+CTRL_C = 0x03
+_ESCAPES = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|[@-Z\\-_])")  # VT100 sequences (line editing)
+RAW_PASTE_REPLY = b"R\x01\x80\x00\x01"  # the board's yes to raw-paste mode, window 128: binary
+_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 _running: set[VirtualBoard] = set()
 
@@ -55,12 +68,18 @@ def board_env(
     supervisor_port: int | None = None,
     boot: int = 0,
     events: str = "{}",
+    serial: bool = False,
+    soft: bool = False,
+    repl: str = "friendly",
 ) -> dict[str, str]:
     """The environment bsp/launch.py runs in: who the board is, why it started, where things are.
 
     cause: pwron, reset or wdt (what machine.reset_cause() reports); supervisor_port: the UDP
     port for watchdog datagrams (None: nobody listens); boot: the start's number, which those
-    datagrams carry; events: the switches' event counts already acted on (JSON).
+    datagrams carry; events: the switches' event counts already acted on (JSON). serial: stdin
+    and stdout are the serial port (the REPL runs on them, the filesystem is mounted at /);
+    soft: this start is a soft reset (cause stays the last hardware reset's); repl: the REPL
+    mode the start is in, friendly (boot.py, main.py, then the REPL) or raw (main.py skipped).
     """
     env = dict(os.environ)
     env.update(
@@ -68,8 +87,12 @@ def board_env(
         VBOARD_UID=uid,
         VBOARD_CAUSE=cause,
         VBOARD_RESET_EXIT=str(RESET_EXIT),
+        VBOARD_SOFT_EXIT=str(SOFT_EXIT),
+        VBOARD_SOFT="1" if soft else "",
+        VBOARD_SERIAL="1" if serial else "",
+        VBOARD_REPL=repl,
         VBOARD_BOOT=str(boot),
-        VBOARD_CONTROL=str(control),
+        VBOARD_CONTROL=str(Path(control).resolve()),
         VBOARD_SUPERVISOR="" if supervisor_port is None else str(supervisor_port),
         VBOARD_EVENTS=events,
         VBOARD_FS=str(fs),
@@ -94,6 +117,7 @@ class VirtualBoard:
         prefix: bool = False,
         micropython: Path = MICROPYTHON,
         umqtt_dir: Path = layout.UMQTT_DIR,
+        serial: Path | None = None,
     ) -> None:
         """A board that is not yet powered; start() flashes it (when fs is None) and runs it.
 
@@ -101,7 +125,10 @@ class VirtualBoard:
         the repo's firmware, `config` merged over layout.default_config(broker) and `secrets`
         over layout.DEFAULT_SECRETS. uid: machine.unique_id() in hex. heap: the MicroPython
         heap size (`-X heapsize=`, e.g. "200k"). echo: copy console lines to stdout as they
-        come, prefixed with "[<device id>] " when prefix is set.
+        come, prefixed with "[<device id>] " when prefix is set. serial: where the board's
+        serial port appears (a symlink to a pty) from start() to stop(): the REPL runs on it,
+        mpremote talks to it, and the board's filesystem is mounted at / (see
+        tools/vboard/bsp/_repl.py); the console lines are then what the port carries.
         """
         if board not in layout.BOARDS:
             raise ValueError(f"vboard: board must be one of {', '.join(layout.BOARDS)}")
@@ -136,6 +163,8 @@ class VirtualBoard:
         self._frozen = layout.frozen_dir(board, umqtt_dir)
         self._umqtt_dir = umqtt_dir
         self.switches = Switches(workdir / "control.json", layout.DEFAULT_AIR)
+        self.serial = None if serial is None else Path(serial).absolute()
+        self._port: SerialPort | None = None
 
         self._cond = threading.Condition()  # guards everything below; notified on console lines
         self._lines: list[str] = []
@@ -148,7 +177,16 @@ class VirtualBoard:
         self._wdt_timeout: float | None = None
         self._wdt_deadline: float | None = None
         self._restarts = 0
+        self._soft_resets = 0
+        self._cause = "pwron"  # the last hardware reset's cause; a soft reset keeps it
         self._head = ""  # the echo's prefix
+        # With a serial port: the board process's stdin (a pipe, non-blocking at both ends),
+        # whether a Ctrl-C from the port interrupts (the board says so), when the last SIGINT
+        # went, and the console's unfinished line.
+        self._stdin_fd: int | None = None
+        self._intr = False
+        self._sigint_at = 0.0
+        self._partial = b""
 
     # -- what the board is --------------------------------------------------------------------
 
@@ -184,6 +222,18 @@ class VirtualBoard:
             return self._restarts
 
     @property
+    def soft_resets(self) -> int:
+        """How many soft resets (Ctrl-D, machine.soft_reset, sys.exit at the REPL) there were."""
+        with self._cond:
+            return self._soft_resets
+
+    @property
+    def serial_device(self) -> str | None:
+        """The pty behind the serial port's symlink (e.g. /dev/pts/3) while the port exists."""
+        port = self._port
+        return port.device if port is not None else None
+
+    @property
     def pid(self) -> int | None:
         """The board process's pid while it runs."""
         with self._cond:
@@ -209,6 +259,10 @@ class VirtualBoard:
             self._flashed = True
         self._head = f"[{self.device_id}] " if self.prefix else ""
         _running.add(self)  # from here on, the supervisor's exit stops the board
+        if self.serial is not None:
+            port = SerialPort(self.serial, self._from_port)
+            port.open()
+            self._port = port
         udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         udp.bind(("127.0.0.1", 0))
         udp.settimeout(POLL_S)
@@ -247,6 +301,11 @@ class VirtualBoard:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        port, self._port = self._port, None
+        if port is not None:
+            # Unplugged: the host sees the port go, and the board's last output is not held up
+            # by a host that has it open but does not read (it still reaches the console).
+            port.close()
         if monitor is not None:
             monitor.join()
         with self._cond:
@@ -258,6 +317,7 @@ class VirtualBoard:
             proc.stdin.close()
         if udp is not None:
             udp.close()
+        self._close_stdin()
         _running.discard(self)
 
     def __enter__(self) -> VirtualBoard:
@@ -312,6 +372,60 @@ class VirtualBoard:
             for raw in stream:
                 self._say(raw.decode(errors="replace").rstrip("\r\n"))
 
+    # -- the serial port ----------------------------------------------------------------------
+
+    def _read_serial(self, stream: IO[bytes], port: SerialPort) -> None:
+        # The board's output, as it comes (a prompt has no newline): to the port, and as lines
+        # to the console.
+        fd = stream.fileno()
+        with stream:
+            while True:
+                try:
+                    data = os.read(fd, 4096)
+                except OSError:
+                    break
+                if not data:
+                    break
+                port.write(data)
+                self._tee(data)
+        if self._partial:
+            self._tee(b"\n")  # the process is gone: its unfinished line is as finished as it gets
+
+    def _tee(self, data: bytes) -> None:
+        # Console lines from the serial stream: CRs, VT100 editing and control bytes (the raw
+        # REPL's 0x04 markers, 0x01 credits) left out; a line is kept until its newline comes.
+        data = data.replace(RAW_PASTE_REPLY, b"")
+        *lines, self._partial = (self._partial + data).split(b"\n")
+        for raw in lines:
+            text = _ESCAPES.sub("", raw.decode(errors="replace"))
+            self._say(_CONTROLS.sub("", text))
+
+    def _from_port(self, data: bytes) -> None:
+        # What the host sent to the port (the port's thread). While the board runs code, Ctrl-C
+        # becomes SIGINT and the byte is consumed, as a board's UART interrupt does; otherwise it
+        # reaches the REPL like any byte. Bytes the board has no room for, or that arrive while
+        # it restarts, are lost, as on a board.
+        with self._cond:
+            proc, fd = self._proc, self._stdin_fd
+            if proc is None or fd is None or proc.poll() is not None:
+                return
+            if not self._intr or CTRL_C not in data:
+                _write_some(fd, data)
+                return
+            for chunk in data.split(bytes((CTRL_C,)))[:-1]:
+                _write_some(fd, chunk)
+                now = time.monotonic()
+                if now - self._sigint_at >= SIGINT_GAP_S:
+                    self._sigint_at = now
+                    proc.send_signal(signal.SIGINT)
+            _write_some(fd, data.rsplit(bytes((CTRL_C,)), 1)[1])
+
+    def _close_stdin(self) -> None:
+        with self._cond:
+            fd, self._stdin_fd = self._stdin_fd, None
+        if fd is not None:
+            os.close(fd)
+
     # -- the switches -------------------------------------------------------------------------
 
     def set_air(self, networks: list[dict[str, Any]]) -> None:
@@ -349,10 +463,15 @@ class VirtualBoard:
 
     # -- supervision --------------------------------------------------------------------------
 
-    def _spawn(self, cause: str) -> None:
-        # Called with self._cond held. cause: pwron, reset or wdt (machine.reset_cause()).
+    def _spawn(self, cause: str, *, soft: bool = False, repl: str = "friendly") -> None:
+        # Called with self._cond held. cause: pwron, reset or wdt (machine.reset_cause()); soft:
+        # a soft reset, which keeps the cause and the watchdog (a board's WDT runs on through
+        # it); repl: the REPL mode the board is in after it.
         self._boot += 1
-        self._wdt_timeout = self._wdt_deadline = None
+        if not soft:
+            self._cause = cause
+            self._wdt_timeout = self._wdt_deadline = None
+        self._intr = False  # until the board says Ctrl-C may interrupt
         assert self._udp is not None
         env = board_env(
             self.board,
@@ -360,29 +479,48 @@ class VirtualBoard:
             self.fs,
             self._frozen,
             self.switches.path,
-            cause=cause,
+            cause=self._cause,
             supervisor_port=self._udp.getsockname()[1],
             boot=self._boot,
             events=self.switches.events_seen(),
+            serial=self._port is not None,
+            soft=soft,
+            repl=repl,
         )
         cmd = [str(self.micropython)]
         if self.heap:
             cmd += ["-X", f"heapsize={self.heap}"]
         cmd.append(str(LAUNCHER))
+        stdin: int = subprocess.PIPE
+        if self._port is not None:
+            # The board reads what has arrived and polls for more (bsp/_repl.py); the supervisor
+            # never waits for room, it drops (see _from_port).
+            stdin, self._stdin_fd = os.pipe()
+            os.set_blocking(stdin, False)
+            os.set_blocking(self._stdin_fd, False)
         # Its own session: a Ctrl-C at the terminal reaches the supervisor, which stops the board.
-        proc = subprocess.Popen(
-            cmd,
-            cwd=self.fs,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        try:
+            proc = subprocess.Popen(
+                cmd,
+                cwd=self.fs,
+                env=env,
+                stdin=stdin,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        finally:
+            if self._port is not None:
+                os.close(stdin)
         assert proc.stdout is not None
         self._proc = proc
+        if self._port is not None:
+            target: Any = self._read_serial
+            args: tuple[Any, ...] = (proc.stdout, self._port)
+        else:
+            target, args = self._read_console, (proc.stdout,)
         self._reader = threading.Thread(
-            target=self._read_console, args=(proc.stdout,), name="vboard-console", daemon=True
+            target=target, args=args, name="vboard-console", daemon=True
         )
         self._reader.start()
 
@@ -401,6 +539,8 @@ class VirtualBoard:
                 why = "watchdog"
             elif code == RESET_EXIT:
                 why = "machine.reset"
+            elif code in (SOFT_EXIT, SOFT_EXIT + 1):
+                why = "soft"
             elif code is not None:
                 why = ""
             else:
@@ -408,18 +548,25 @@ class VirtualBoard:
             reader.join()  # the old process's last words go before the supervisor's
             if proc.stdin is not None:
                 proc.stdin.close()
+            self._close_stdin()
             with self._cond:
                 if self._stopping:
                     return
                 if not why:
                     self._say(f"vboard: the board process ended (exit code {code}); not restarting")
                     return
+                if why == "soft":  # the board said "MPY: soft reboot" itself
+                    self._soft_resets += 1
+                    repl = "raw" if code == SOFT_EXIT + 1 else "friendly"
+                    self._spawn(self._cause, soft=True, repl=repl)
+                    continue
                 self._say(f"vboard: reset ({why})")
                 self._restarts += 1
                 self._spawn("wdt" if why == "watchdog" else "reset")
 
     def _receive(self) -> None:
-        # One watchdog datagram, "<boot> arm <ms>" or "<boot> feed", or a POLL_S timeout.
+        # One datagram, or a POLL_S timeout: watchdog "<boot> arm <ms>" or "<boot> feed"; serial
+        # port "<boot> intr 1" (code runs: Ctrl-C interrupts) or "<boot> intr 0" (the REPL reads).
         udp = self._udp
         if udp is None:
             return
@@ -430,10 +577,22 @@ class VirtualBoard:
         with self._cond:
             if len(words) < 2 or words[0] != str(self._boot):
                 return  # from a process that is gone
+            if words[1] == "intr" and len(words) == 3:
+                self._intr = words[2] == "1"
+                return
             if words[1] == "arm" and len(words) == 3:
                 self._wdt_timeout = int(words[2]) / 1000
             if self._wdt_timeout is not None:
                 self._wdt_deadline = time.monotonic() + self._wdt_timeout
+
+
+def _write_some(fd: int, data: bytes) -> None:
+    # Into the board's non-blocking stdin: what does not fit is lost, as in a full UART buffer.
+    try:
+        while data:
+            data = data[os.write(fd, data) :]
+    except OSError:  # BlockingIOError (full), or the board has gone
+        pass
 
 
 @atexit.register

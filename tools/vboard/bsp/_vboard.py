@@ -1,13 +1,16 @@
 # Plumbing shared by the virtual board's support modules (host-only, never flashed):
 # - what the supervisor told this board process when it started it (environment variables),
 # - the switches it sets while the board runs (a JSON file it replaces atomically),
-# - the one thing the board tells the supervisor (watchdog arm/feed, as UDP datagrams: a board
-#   stuck in a blocking call cannot time itself out, so the supervisor keeps the watchdog's time).
+# - what the board tells the supervisor, as UDP datagrams: watchdog arm/feed (a board stuck in a
+#   blocking call cannot time itself out, so the supervisor keeps the watchdog's time) and, with a
+#   serial port, whether Ctrl-C on the port interrupts (the supervisor then turns it into SIGINT).
 import json
 import os
 import time
 
 PLATFORMS = {"esp32": "esp32", "picow": "rp2"}
+# The machine half of the REPL banner (MICROPY_HW_BOARD_NAME " with " MICROPY_HW_MCU_NAME).
+MACHINES = {"esp32": "Generic ESP32 module with ESP32", "picow": "Raspberry Pi Pico W with RP2040"}
 
 
 def _env(name, default=""):
@@ -17,9 +20,16 @@ def _env(name, default=""):
 
 BOARD = _env("VBOARD_BOARD", "esp32")
 PLATFORM = PLATFORMS[BOARD]
+MACHINE = MACHINES[BOARD]
 UID = _env("VBOARD_UID", "a1b2c3d4e5f6")
 CAUSE = _env("VBOARD_CAUSE", "pwron")  # why this process started: pwron, reset or wdt
 RESET_EXIT = int(_env("VBOARD_RESET_EXIT", "86"))  # machine.reset() ends the process with this
+# A soft reset ends the process with SOFT_EXIT (the next start runs main.py) or SOFT_EXIT + 1 (it
+# stays in the raw REPL); the supervisor starts the board again at once, with SOFT set.
+SOFT_EXIT = int(_env("VBOARD_SOFT_EXIT", "87"))
+SOFT = _env("VBOARD_SOFT") == "1"  # this start is a soft reset (Ctrl-D), not a hardware one
+SERIAL = _env("VBOARD_SERIAL") == "1"  # stdin/stdout are the board's serial port (the REPL runs)
+REPL = _env("VBOARD_REPL", "friendly")  # the REPL mode the start is in: friendly or raw
 _BOOT = _env("VBOARD_BOOT", "0")  # this start's number: the supervisor ignores older processes
 _CONTROL = _env("VBOARD_CONTROL")
 _SUPERVISOR_PORT = _env("VBOARD_SUPERVISOR")  # UDP port on 127.0.0.1; empty: nobody listens
@@ -31,6 +41,7 @@ _READ_EVERY_MS = 200  # the control file is read at most this often, however oft
 _switches = {}
 _read_at = None
 _sock = None  # (socket, address) once the first message goes out
+_control_vfs = None  # (VfsPosix of the control file's folder, its name there) once first read
 
 
 def switches():
@@ -40,11 +51,21 @@ def switches():
         _read_at = now
         if _CONTROL:
             try:
-                with open(_CONTROL) as f:
+                with _control() as f:
                     _switches = json.load(f)
             except (OSError, ValueError):
                 pass  # keep the last switches we read
     return _switches
+
+
+def _control():
+    # The control file is on the host, outside the board's filesystem (which may be mounted at /):
+    # it is read through a VFS of its own folder, so it stays reachable whatever / is.
+    global _control_vfs
+    if _control_vfs is None:
+        folder, _, name = _CONTROL.rpartition("/")
+        _control_vfs = (os.VfsPosix(folder or "."), "/" + name)
+    return _control_vfs[0].open(_control_vfs[1], "r")
 
 
 def switch(name, default=None):

@@ -4,12 +4,18 @@
 # REPL. Paths come from the environment:
 #   VBOARD_FS      the board's filesystem root (becomes the working directory, as / on the board)
 #   VBOARD_FROZEN  modules frozen into the firmware (umqtt on the ESP32), or empty
+#   VBOARD_SERIAL  "1": stdin/stdout are the board's serial port (bsp/_repl.py runs the REPL on
+#                  it) and the board's filesystem is mounted at /, as on a board, so nothing that
+#                  comes in over the port reaches the host's files
 import os
 import sys
 
 import _vboard
+import micropython
 
 _real_sys = sys
+_real_os = os
+_real_micropython = micropython
 
 
 class _BoardSys:
@@ -20,25 +26,101 @@ class _BoardSys:
         return getattr(_real_sys, name)
 
 
+class _BoardOs:
+    # `os` on a board whose filesystem is mounted at /: the real module, with ilistdir() giving
+    # sizes as FAT and littlefs do (mpremote's `fs ls` shows them) and chdir("..") kept absolute.
+    def __getattr__(self, name):
+        return getattr(_real_os, name)
+
+    def getcwd(self):
+        return _real_os.getcwd() or "/"
+
+    def chdir(self, path):
+        if not path.startswith("/"):
+            path = self.getcwd().rstrip("/") + "/" + path
+        parts = []
+        for part in path.split("/"):
+            if part == "..":
+                if parts:
+                    parts.pop()
+            elif part and part != ".":
+                parts.append(part)
+        _real_os.chdir("/" + "/".join(parts))
+
+    def ilistdir(self, path=""):
+        for entry in _real_os.ilistdir(path):
+            size = 0
+            if entry[1] == 0x8000:
+                size = _size(entry[0] if not path else path.rstrip("/") + "/" + entry[0])
+            yield (entry[0], entry[1], entry[2], size)
+
+
+class _BoardMicropython:
+    # `micropython` with a serial port: kbd_intr() tells the supervisor whether Ctrl-C from the
+    # port interrupts (it sends SIGINT only then). The real kbd_intr(-1) is not called: on the
+    # unix port it takes away the SIGINT handler, and a SIGINT would then end the process.
+    def __getattr__(self, name):
+        return getattr(_real_micropython, name)
+
+    def kbd_intr(self, chr):
+        _vboard.tell("intr 1" if chr == 3 else "intr 0")
+
+
+def _size(path):
+    try:
+        return _real_os.stat(path)[6]
+    except OSError:
+        return 0  # gone meanwhile
+
+
+# The board support a process can import: with the filesystem mounted at / the bsp folder is out
+# of reach, so a serial board imports these before it mounts it.
+# (and the port's own module, named as its platform: esp32 or rp2).
+_BSP = ("machine", "network", "ntptime", "onewire", "ds18x20", "dht", "_repl")
+
+
 def setup():
     bsp = sys.path[0]  # this script's folder: the board support shadows the port's modules
     fs = os.getenv("VBOARD_FS") or os.getcwd()
     frozen = os.getenv("VBOARD_FROZEN")
-    # The board's own order ('' then .frozen then /lib): frozen modules shadow /lib ones.
-    path = [bsp, fs, ".frozen"]
-    if frozen:
-        path.append(frozen)
-    path.append(fs + "/lib")
-    sys.path[:] = path
     proxy = _BoardSys()
+    if _vboard.SERIAL:
+        sys.path[:] = [bsp] + ([frozen] if frozen else [])
+        for name in _BSP + (_vboard.PLATFORM,):
+            __import__(name)
+        if frozen:
+            __import__("umqtt.simple")  # frozen into the firmware: importable from anywhere
+        os.umount("/")
+        os.mount(os.VfsPosix(fs), "/")
+        os.chdir("/")
+        sys.path[:] = ["", ".frozen", "/lib"]  # a board's own
+        board_os = _BoardOs()
+        sys.modules["os"] = board_os
+        sys.modules["uos"] = board_os
+        sys.modules["micropython"] = _BoardMicropython()
+    else:
+        # The board's own order ('' then .frozen then /lib): frozen modules shadow /lib ones.
+        path = [bsp, fs, ".frozen"]
+        if frozen:
+            path.append(frozen)
+        path.append(fs + "/lib")
+        sys.path[:] = path
+        os.chdir(fs)
     sys.modules["sys"] = proxy
     sys.modules["usys"] = proxy
-    os.chdir(fs)
 
 
-def run_file(name, g):
+def soft_reboot(mode):
+    # As a board's main loop after a soft reset: say so, then start again (a new process, so the
+    # heap, the modules and the sockets are as fresh as after a real soft reset).
+    sys.stdout.write("MPY: soft reboot\r\n")
+    raise SystemExit(_vboard.SOFT_EXIT + (1 if mode == "raw" else 0))
+
+
+def run_file(name, g, mode="friendly"):
     # Like the board: a missing file is skipped, an exception is printed and the next file runs.
-    # SystemExit (machine.reset) is not caught: it ends the process with the supervisor's code.
+    # SystemExit: machine.reset() ends the process with the supervisor's code; machine.soft_reset()
+    # (and, with the serial port's REPL, any SystemExit) is a soft reset.
     try:
         with open(name) as f:
             source = f.read()
@@ -46,14 +128,24 @@ def run_file(name, g):
         return
     try:
         exec(compile(source, name, "exec"), g)
+    except SystemExit as e:
+        code = e.args[0] if e.args else None
+        if code == _vboard.RESET_EXIT or not (_vboard.SERIAL or code == _vboard.SOFT_EXIT):
+            raise
+        soft_reboot(mode)
     except (Exception, KeyboardInterrupt) as e:
-        sys.print_exception(e)
+        if _vboard.SERIAL:
+            import _repl
+
+            _repl.print_exception(e)  # without the launcher's frame, as a board prints it
+        else:
+            sys.print_exception(e)
 
 
-def repl(g):
-    # Where the board's REPL runs once main.py is done. Until the raw REPL on a pty (--serial)
-    # takes this place, the board idles here reading its console input; EOF means the serial
-    # line is gone and the board process ends (a supervised board's input never ends).
+def idle():
+    # Where the REPL would run, on a board without its serial port (no --serial): the board
+    # idles here reading its console input; EOF means the serial line is gone and the board
+    # process ends (a supervised board's input never ends).
     while True:
         try:
             if not sys.stdin.read(1):
@@ -65,9 +157,22 @@ def repl(g):
 def main():
     setup()
     g = {"__name__": "__main__"}
-    run_file("boot.py", g)
-    run_file("main.py", g)
-    repl(g)
+    if not _vboard.SERIAL:
+        run_file("boot.py", g)
+        run_file("main.py", g)
+        idle()
+        return
+    import _repl
+
+    _repl.hide(__file__)
+    mode = _vboard.REPL
+    _vboard.tell("intr 1")  # Ctrl-C on the port interrupts boot.py and main.py
+    run_file("boot.py", g, mode)
+    if mode == "friendly":  # after a soft reset into the raw REPL, main.py does not run
+        run_file("main.py", g, mode)
+    mode = _repl.run(g, mode)
+    if mode is not None:
+        soft_reboot(mode)
 
 
 if __name__ == "__main__":

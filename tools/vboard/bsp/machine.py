@@ -28,6 +28,10 @@ def unique_id():
 
 
 def reset_cause():
+    # After a soft reset (Ctrl-D, machine.soft_reset()) the ESP32 says SOFT_RESET; the RP2040 has
+    # no such cause and keeps reporting what started the chip.
+    if _vboard.SOFT and _ESP32:
+        return SOFT_RESET
     return _CAUSES[_vboard.CAUSE]
 
 
@@ -35,6 +39,11 @@ def reset():
     # The supervisor sees this exit code and starts the board again. Unlike a real reset this
     # unwinds the stack: `finally` blocks run, and a bare `except:` would even stop it.
     raise SystemExit(_vboard.RESET_EXIT)
+
+
+def soft_reset():
+    # As on the boards: SystemExit, which the launcher turns into a soft reset.
+    raise SystemExit(_vboard.SOFT_EXIT)
 
 
 def freq(hz=None):
