@@ -4,6 +4,8 @@ import select
 import sys
 import time
 
+import machine
+
 from micropython import const
 
 from firmware import config
@@ -115,9 +117,8 @@ _CRASH_RESET_MS = const(10000)
 
 
 def run():
-    board, node, wdt = build()
     try:
-        loop(board, node, wdt)
+        loop(*build())
     except Exception as e:
         # A bug must not leave a board nobody can reach dead: say what happened, then start over.
         # Ctrl-C (not an Exception) still stops to the REPL, here and during the pause.
@@ -127,7 +128,7 @@ def run():
             "unexpected error; resetting in %d s (Ctrl-C for the REPL)" % (_CRASH_RESET_MS // 1000),
         )
         time.sleep_ms(_CRASH_RESET_MS)
-        board.reset()
+        machine.reset()
 
 
 def loop(board, node, wdt):
