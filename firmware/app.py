@@ -5,7 +5,6 @@ import sys
 import time
 
 import machine
-
 from micropython import const
 
 from firmware import config
