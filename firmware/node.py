@@ -4,6 +4,7 @@
 from micropython import const
 
 from firmware import commands, payload
+from firmware.session import ONLINE
 
 _FLUSH_PER_STEP = const(10)  # queued readings sent per step, so commands and pings still run
 
@@ -126,6 +127,9 @@ class Node:
             self.sensors.errors + self.command_errors,
         )
         self.session.publish(self.topics.heartbeat, msg, False, 0, now)
+        # `online` again, retained: a broker that published an old connection's will late (amqtt
+        # after a half-open link) is corrected within one heartbeat.
+        self.session.publish(self.topics.status, ONLINE, True, 0, now)
 
     def _event(self, name, ok, detail, req, now):
         self.session.publish(self.topics.event, payload.event(name, ok, detail, req), False, 0, now)

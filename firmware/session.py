@@ -80,6 +80,7 @@ class Session:
             return
         sock.rx = False
         self.transport.client.ping()
+        self.transport.flush()
         self.ping_outstanding = True
         self.last_ping = now
 
@@ -121,6 +122,7 @@ class Session:
             return False
         try:
             self.transport.client.publish(topic, msg, retain, qos)
+            self.transport.flush()
             return True
         except Exception as e:
             self.drop(now, "lost (%s on publish)" % self.transport.describe(e))

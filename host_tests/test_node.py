@@ -165,6 +165,12 @@ def test_heartbeat_after_connect_and_every_heartbeat_s(node, clock, umqtt):
     assert len(beats) == 3 and beats[0]["reset_cause"] == "power-on"
 
 
+def test_each_heartbeat_says_online_again_retained(node, clock, umqtt):
+    run(node, clock, 61000)
+    status = [p for p in umqtt.broker.published if p[0].endswith("/status")]
+    assert status[-1][1:3] == (b"online", True) and len(status) == 3  # birth + 2 heartbeats
+
+
 def test_heartbeat_counts_reconnects_sent_and_buffered(node, clock, umqtt):
     run(node, clock, 2000)
     node.session.drop(clock.now, "test")
