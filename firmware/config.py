@@ -3,6 +3,8 @@
 # a broken or missing file means defaults. Nothing here raises on bad input.
 import json
 
+from firmware.sensors import sensor_keys
+
 # Every key the firmware understands, with its default. The README explains each one.
 DEFAULTS = {
     "device_id": None,  # None: <board>-<last 6 hex digits of machine.unique_id()>
@@ -284,15 +286,6 @@ def _filter(value, path, report):
         return None
     out["type"] = kind
     return out
-
-
-def sensor_keys(kind, name):
-    # The JSON keys a sensor fills: one per quantity it measures.
-    if kind in ("dht11", "dht22"):
-        return (name + "_temperature", name + "_humidity")
-    if kind == "bme280":
-        return (name + "_temperature", name + "_humidity", name + "_pressure")
-    return (name,)
 
 
 def _sensor(spec, i, names, report):

@@ -4,7 +4,6 @@
 # change of state, not once per cycle.
 from micropython import const
 
-from firmware.config import sensor_keys
 from firmware.filters import ChangeGate, make_filter
 
 RETRY_MS = const(60000)  # how often a sensor whose driver could not start is tried again
@@ -12,6 +11,15 @@ RETRY_MS = const(60000)  # how often a sensor whose driver could not start is tr
 _NEVER_READ = const(0)
 _OK = const(1)
 _FAILING = const(2)
+
+
+def sensor_keys(kind, name):
+    # The JSON keys a sensor fills: one per quantity it measures.
+    if kind in ("dht11", "dht22"):
+        return (name + "_temperature", name + "_humidity")
+    if kind == "bme280":
+        return (name + "_temperature", name + "_humidity", name + "_pressure")
+    return (name,)
 
 
 def keys_for(spec):

@@ -61,10 +61,12 @@ class WatchedSocket:
         return got
 
     def write(self, buf, n=-1):
+        if type(buf) is str:  # umqtt writes topics as they were given: gather them too
+            buf = buf.encode()
         whole = n < 0 or n == len(buf)
         if whole:
             n = len(buf)
-        if type(buf) is str or n > _OUT_MAX:  # rare: send what is gathered, then this as is
+        if n > _OUT_MAX:  # rare: send what is gathered, then this as is
             self.flush()
             return self.sock.write(buf) if whole else self.sock.write(buf, n)
         if self.fill + n > _OUT_MAX:

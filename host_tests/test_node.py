@@ -258,3 +258,12 @@ def test_due_in_does_not_spin_on_a_reconnect_that_waits_for_wifi(node, clock, um
     node.wifi.up = False
     node.step(clock.advance(100))  # the session drops; its next attempt is due at once
     assert node.due_in(clock.now) > 0
+
+
+def test_config_module_is_dropped_after_boot_to_give_its_heap_back():
+    import sys
+
+    from firmware import app
+
+    app._load_config()
+    assert "firmware.config" not in sys.modules
