@@ -124,7 +124,7 @@ class Node:
             self.outbox.count,
             self.outbox.dropped,
             self.session.reconnects,
-            self.sensors.errors + self.command_errors,
+            self.sensors.errors + self.command_errors + self.session.commands_lost,
         )
         self.session.publish(self.topics.heartbeat, msg, False, 0, now)
         # `online` again, retained: a broker that published an old connection's will late (amqtt

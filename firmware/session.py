@@ -40,7 +40,8 @@ class Session:
         if topic != self.cmd_topic:
             return
         if len(self.commands) >= _CMD_QUEUE:
-            self.commands_lost += 1
+            self.commands_lost += 1  # counted in the heartbeat's errors
+            self.log("cmd", "more than %d commands at once; this one is dropped" % _CMD_QUEUE)
         elif len(msg) > _INBOX_MAX:
             self.commands.append(b"x" * (_INBOX_MAX + 1))  # parse() answers it as oversized
         else:

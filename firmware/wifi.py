@@ -45,7 +45,6 @@ class WifiManager:
         self.deadline = 0
         self.failed_rounds = 0
         self.ap_started = False
-        self.joins = 0  # successful joins since boot; the first is not a re-join
 
     @property
     def up(self):
@@ -107,7 +106,6 @@ class WifiManager:
     def _check_join(self, now):
         if self.sta.isconnected():
             self.state = _UP
-            self.joins += 1
             self.failed_rounds = 0
             self.backoff.reset()
             self.log(

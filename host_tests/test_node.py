@@ -267,3 +267,14 @@ def test_config_module_is_dropped_after_boot_to_give_its_heap_back():
 
     app._load_config()
     assert "firmware.config" not in sys.modules
+
+
+def test_commands_dropped_by_a_full_queue_are_counted_in_the_heartbeat(node, clock, umqtt):
+    run(node, clock, 100)
+    for _ in range(6):
+        command(umqtt, b'{"cmd": "ping"}')
+    node.session.poll(clock.now)  # one poll reads 4: the queue holds 4
+    for _ in range(2):
+        node.session._on_message(b"sensornode/esp32-a1b2c3/cmd", b'{"cmd": "ping"}')
+    node.send_heartbeat(clock.now)
+    assert sent(umqtt, "heartbeat")[-1]["errors"] == 2
