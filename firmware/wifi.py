@@ -45,6 +45,7 @@ class WifiManager:
         self.deadline = 0
         self.failed_rounds = 0
         self.ap_started = False
+        self.checked = 0  # when a working link was last looked at
 
     @property
     def up(self):
@@ -56,11 +57,15 @@ class WifiManager:
         if self.state == _WAIT:
             return self.clock.ticks_diff(self.deadline, now)
         if self.state == _UP:
-            return _LINK_CHECK_MS
+            return self.clock.ticks_diff(self.clock.ticks_add(self.checked, _LINK_CHECK_MS), now)
         return _JOIN_POLL_MS if self.state == _JOIN else 0
 
     def poll(self, now):
         if self.state == _UP:
+            # Once a second is soon enough: a dead link also fails the MQTT session's next read.
+            if self.clock.ticks_diff(now, self.checked) < _LINK_CHECK_MS:
+                return
+            self.checked = now
             if not self.sta.isconnected():
                 self.log("wifi", "link to %r lost; re-joining" % self.current)
                 self.state = _SCAN
@@ -106,6 +111,7 @@ class WifiManager:
     def _check_join(self, now):
         if self.sta.isconnected():
             self.state = _UP
+            self.checked = now
             self.failed_rounds = 0
             self.backoff.reset()
             self.log(
