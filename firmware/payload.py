@@ -22,6 +22,7 @@ class ReadingEncoder:
         # The JSON text before each value is fixed at boot: ,"name":
         self.labels = [(',"' + k + '":').encode() for k in keys]
         self.n = 0
+        self._out = self.view[:0]  # the last message's view, reused while its length holds
 
     def encode(self, seq, uptime_ms, ts, values, due):
         # Returns a memoryview of the message; valid until the next encode().
@@ -41,7 +42,9 @@ class ReadingEncoder:
                 self._raw(labels[i])
                 self._number(values[i])
         self._raw(b"}")
-        return self.view[: self.n]
+        if len(self._out) != self.n:  # a reading's length rarely changes: no new view then
+            self._out = self.view[: self.n]
+        return self._out
 
     def _raw(self, b):
         n = self.n
@@ -87,7 +90,7 @@ class ReadingEncoder:
 
     def _fixed(self, v):
         # Up to three decimals, trailing zeros trimmed: 21.5, 21.125, 1013.25
-        scaled = int(v * _FRACTION_SCALE + (0.5 if v >= 0 else -0.5))
+        scaled = round(v * _FRACTION_SCALE)  # one float fewer than int(x + 0.5) on the heap
         if scaled < 0:
             self._raw(b"-")
             scaled = -scaled

@@ -26,6 +26,10 @@ class SimSensor:
         self.amplitude = spec["amplitude"]
         self.noise = spec["noise"]
         self.period_ms = max(1, int(spec["period_s"] * 1000 + 0.5))
+        # Fixed factors computed once: every float operation in read() is a heap allocation.
+        self._rad_per_ms = _TWO_PI / self.period_ms
+        self._noise_step = self.noise / 32768
+        self._out = [0.0]  # read()'s result, reused: the caller copies the values out
         self._ticks_ms = ticks_ms
         self._ticks_diff = ticks_diff or _wrapping_diff
         self._then = ticks_ms()
@@ -58,6 +62,8 @@ class SimSensor:
         self._then = now
         if elapsed > 0:
             self._phase_ms = (self._phase_ms + elapsed) % self.period_ms
-        wave = math.sin(_TWO_PI * self._phase_ms / self.period_ms)
-        jitter = (self._step() - 32768) / 32768  # -1 <= jitter < 1
-        return (self.base + self.amplitude * wave + self.noise * jitter,)
+        wave = math.sin(self._rad_per_ms * self._phase_ms)
+        # noise * jitter with jitter = (step - 32768) / 32768, so -noise <= it < noise
+        out = self._out
+        out[0] = self.base + self.amplitude * wave + self._noise_step * (self._step() - 32768)
+        return out

@@ -85,6 +85,9 @@ class MQTTClient:
     def publish(self, topic, msg, retain=False, qos=0):
         if broker.publish_error is not None:
             raise broker.publish_error
+        # umqtt sends str and bytes topics alike; the broker sees the same text either way.
+        if isinstance(topic, (bytes, bytearray)):
+            topic = bytes(topic).decode()
         broker.published.append(
             (topic, msg.encode() if isinstance(msg, str) else bytes(msg), retain, qos)
         )
