@@ -7,19 +7,9 @@ import time
 import machine
 from micropython import const
 
-from firmware.backoff import Backoff
 from firmware.board import Board
 from firmware.log import log
-from firmware.node import Node
-from firmware.outbox import Outbox
-from firmware.payload import ReadingEncoder
-from firmware.provision import AccessPoint
-from firmware.sensors import SensorSet
-from firmware.session import Session
-from firmware.topics import Topics
-from firmware.transport import Transport, timeout_for
 from firmware.version import VERSION
-from firmware.wifi import WifiManager
 
 _IDLE_MAX_MS = const(1000)  # the loop looks at the Wi-Fi link at least this often
 
@@ -60,6 +50,23 @@ def build():
     cfg, secrets, problems = _load_config()
     if problems:
         log("config", "%d problem(s) above; running with defaults in their place" % problems)
+    return _wire(board, cfg, secrets)
+
+
+def _wire(board, cfg, secrets):
+    # The parts are imported only now that config.py has left the heap: the boot's peak holds
+    # the validation tables or the running code, never both.
+    from firmware.backoff import Backoff
+    from firmware.node import Node
+    from firmware.outbox import Outbox
+    from firmware.payload import ReadingEncoder
+    from firmware.provision import AccessPoint
+    from firmware.sensors import SensorSet
+    from firmware.session import Session
+    from firmware.topics import Topics
+    from firmware.transport import Transport, timeout_for
+    from firmware.wifi import WifiManager
+
     device = board.device_id(cfg["device_id"])
     topics = Topics(cfg["base_topic"], device)
     mq = cfg["mqtt"]
