@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import pty
-import queue
 import select
 import shutil
 import subprocess
@@ -26,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from host_tests.mqtt_helpers import Subscriber
 from tools import flash
 from tools.vboard import VirtualBoard, layout
 from tools.vboard.supervisor import MICROPYTHON
@@ -143,36 +143,6 @@ def first_flash(esp32: VirtualBoard, repo: Path) -> subprocess.CompletedProcess[
 
 def port(board: VirtualBoard) -> str:
     return str(board.workdir / "tty")
-
-
-class Subscriber:
-    """A paho-mqtt client that keeps every message on the topics it subscribed to."""
-
-    def __init__(self, broker: tuple[str, int], topic: str) -> None:
-        import paho.mqtt.client as mqtt
-        from paho.mqtt.enums import CallbackAPIVersion
-
-        self.messages: queue.Queue[tuple[str, bytes]] = queue.Queue()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2)
-        self.client.on_message = lambda _c, _u, m: self.messages.put((m.topic, bytes(m.payload)))
-        self.client.connect(*broker)
-        self.client.subscribe(topic, qos=1)
-        self.client.loop_start()
-
-    def wait(self, topic: str, timeout: float = BOOT_S) -> bytes:
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                got_topic, payload = self.messages.get(timeout=left)
-            except queue.Empty:
-                break
-            if got_topic == topic:
-                return payload
-        raise TimeoutError(f"no message on {topic} within {timeout} s")
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from host_tests.mqtt_helpers import Subscriber
 from tools.vboard import RESET_EXIT, VirtualBoard, layout
 from tools.vboard.supervisor import LAUNCHER, MICROPYTHON, board_env
 
@@ -490,39 +491,6 @@ def broker() -> Iterator[tuple[str, int]]:
 
     with Broker("auto") as b:
         yield b.host, b.port
-
-
-class Subscriber:
-    """A paho-mqtt client that keeps every message on the topics it subscribed to."""
-
-    def __init__(self, broker: tuple[str, int], topic: str) -> None:
-        import paho.mqtt.client as mqtt
-        from paho.mqtt.enums import CallbackAPIVersion
-
-        self.messages: queue.Queue[tuple[str, bytes, bool]] = queue.Queue()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2)
-        self.client.on_message = lambda _c, _u, m: self.messages.put(
-            (m.topic, bytes(m.payload), bool(m.retain))
-        )
-        self.client.connect(*broker)
-        self.client.subscribe(topic, qos=1)
-        self.client.loop_start()
-
-    def wait(self, topic: str, payload: bytes | None = None, timeout: float = BOOT_S) -> bytes:
-        """The next message on `topic` (with `payload`, if given)."""
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                got_topic, got, _ = self.messages.get(timeout=left)
-            except queue.Empty:
-                break
-            if got_topic == topic and (payload is None or got == payload):
-                return got
-        raise TimeoutError(f"no message on {topic} ({payload!r}) within {timeout} s")
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
 
 
 @pytest.fixture

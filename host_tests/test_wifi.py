@@ -1,5 +1,7 @@
 """The Wi-Fi manager: strongest known network first, timeouts, backoff, re-join, provisioning AP."""
 
+from itertools import pairwise
+
 import network
 import pytest
 
@@ -177,7 +179,7 @@ def test_a_working_link_is_looked_at_once_a_second_not_every_poll(make, clock):
     real = wifi.sta.isconnected
     wifi.sta.isconnected = lambda: looks.append(clock.now) or real()
     run(wifi, clock, 5000, step=10)
-    gaps = [clock.ticks_diff(b, a) for a, b in zip(looks, looks[1:])]
+    gaps = [clock.ticks_diff(b, a) for a, b in pairwise(looks)]
     assert len(looks) == 5 and gaps == [1000] * 4
 
 
