@@ -90,6 +90,25 @@ def test_quick_run_writes_every_figure(tmp_path: Path, capsys: pytest.CaptureFix
         assert set(results[section]["mpy_bytes"]) == {"xtensawin", "armv6m"}
         assert all(n > 0 for n in results[section]["mpy_bytes"].values())
         assert results[section]["detail"]["problem"] is None
+        for code in ("mpy", "romfs"):
+            assert isinstance(results[section]["detail"][f"resident_heap_bytes_{code}"], int)
     assert results["fleet"]["boards"] == 3
     printed = capsys.readouterr().out
     assert "sensornode" in printed and "met?" in printed
+
+
+@pytest.mark.skipif(not MICROPYTHON.exists(), reason="no .venv/bin/micropython (make setup)")
+def test_packed_romfs_image_is_imported_from_on_the_runtime(tmp_path: Path) -> None:
+    import subprocess
+
+    fs = tmp_path / "fs"
+    (fs / "pkg").mkdir(parents=True)
+    (fs / "pkg" / "answer.py").write_text("VALUE = 6 * 7\n")
+    bench.to_mpy(fs / "pkg" / "answer.py", "pkg/answer.py")
+    bench.pack_romfs(fs, tmp_path / "staging")
+    assert not list(fs.rglob("*.mpy")), "the .mpy files live in the image only"
+    (fs / "main.py").write_text(bench._ROMFS + "import pkg.answer\nprint(pkg.answer.VALUE)\n")
+    done = subprocess.run(
+        [str(MICROPYTHON), "main.py"], cwd=fs, capture_output=True, text=True, timeout=30
+    )
+    assert done.stdout.strip() == "42", done.stdout + done.stderr

@@ -44,6 +44,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from tools import compile as fwcompile
 from tools.brokers import Broker
+from tools.flash import mpremote_path
 from tools.vboard import VirtualBoard, layout
 from tools.vboard.supervisor import LAUNCHER, MICROPYTHON, board_env
 from tools.vboard.switches import Switches
@@ -118,6 +119,24 @@ import bench_harness
 
 bench_harness.measure({kind!r}, {program}, _resident, {cycles}, "figures")
 """
+# Code in flash: the program's .mpy files packed into a ROMFS image, which MicroPython imports in
+# place (bytecode and constants stay in the image). A board maps the image from flash; here it is
+# read into the heap first, so what it takes there is counted and left out of the resident figure.
+_ROMFS = """\
+import gc
+import sys
+import vfs
+
+gc.collect()
+_a = gc.mem_alloc()
+with open("rom.img", "rb") as _f:
+    _img = _f.read()
+gc.collect()
+_IMAGE = gc.mem_alloc() - _a
+vfs.mount(vfs.VfsRom(_img), "/rom")
+sys.path.insert(0, "/rom")
+"""
+_MEASURE_ROMFS = _MEASURE.replace("= gc.mem_alloc()", "= gc.mem_alloc() - _IMAGE")
 # Endurance runs stay inline and small: at the smallest heaps even compiling the harness counts.
 # TCP_NODELAY (Linux: level 6, option 1) only spares each cycle the broker's delayed ACK.
 _SENSORNODE_ENDURE = """\
@@ -236,6 +255,21 @@ def bare_fs(fs: Path, main: str, *, mpy: bool = False) -> Path:
         to_mpy(fs / BARE_LOOP.name, BARE_LOOP.name)
         umqtt_mpy(fs)
     return fs
+
+
+def pack_romfs(fs: Path, staging: Path) -> None:
+    """Moves the board's .mpy files (firmware/, umqtt/, bare_loop) into fs/rom.img, a ROMFS image
+    built by mpremote, as `mpremote romfs deploy` would put it in a board's ROM partition."""
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    for mpy in sorted(fs.rglob("*.mpy")):
+        target = staging / mpy.relative_to(fs)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(mpy, target)
+    image = fs / "rom.img"
+    cmd = [mpremote_path(), "romfs", "--no-mpy", "-o", str(image), "build", str(staging)]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
 
 
 def bare_params(broker: tuple[str, int]) -> dict[str, Any]:
@@ -364,18 +398,26 @@ class Subscriber:
 # -- the measurements ----------------------------------------------------------------------------
 
 
-def in_process(kind: str, workdir: Path, broker: tuple[str, int], cycles: int) -> dict[str, Any]:
-    """Resident heap, allocation and CPU per cycle and the per-part profile, from the harness."""
-    fs = workdir / f"measure-{kind}"
+def in_process(
+    kind: str, workdir: Path, broker: tuple[str, int], cycles: int, *, code: str = "py"
+) -> dict[str, Any]:
+    """Resident heap, allocation and CPU per cycle and the per-part profile, from the harness.
+    code: "py" (source, as the virtual board lays it out), "mpy" (the program and umqtt.simple
+    as bytecode .mpy, as `make flash` leaves a board) or "romfs" (those .mpy in a ROMFS image)."""
+    fs = workdir / f"measure-{kind}-{code}"
+    romfs = code == "romfs"
+    prelude, measure = (_ROMFS, _MEASURE_ROMFS) if romfs else ("", _MEASURE)
     if kind == "sensornode":
-        main = _SENSORNODE_BOOT + _MEASURE.format(kind=kind, program="node", cycles=cycles)
-        sensornode_fs(fs, broker, main=main)
+        main = prelude + _SENSORNODE_BOOT + measure.format(kind=kind, program="node", cycles=cycles)
+        sensornode_fs(fs, broker, main=main, mpy=code != "py")
         uid = UID
     else:
-        main = _BARE_BOOT.format(**bare_params(broker))
-        main += _MEASURE.format(kind=kind, program="bare", cycles=cycles)
-        bare_fs(fs, main)
+        main = prelude + _BARE_BOOT.format(**bare_params(broker))
+        main += measure.format(kind=kind, program="bare", cycles=cycles)
+        bare_fs(fs, main, mpy=code != "py")
         uid = BARE_UID
+    if romfs:
+        pack_romfs(fs, workdir / f"romfs-{kind}")
     finished, out = run_board(fs, uid, timeout=120 + cycles / 100)
     if not finished:
         raise RuntimeError(f"bench: the {kind} measurement did not finish:\n{out[-2000:]}")
@@ -744,9 +786,12 @@ def table(results: dict[str, Any]) -> str:
     key = "resident_heap_bytes"
     row("resident heap, bytes", key, sn[key], bare[key])
     row("  of which before main.py + bsp", None, d["heap_not_firmware"], bd["heap_not_firmware"])
+    row("  as .mpy (umqtt too)", None, d["resident_heap_bytes_mpy"], bd["resident_heap_bytes_mpy"])
+    rom, bare_rom = d["resident_heap_bytes_romfs"], bd["resident_heap_bytes_romfs"]
+    row("  .mpy in a ROMFS image (code in flash)", None, rom, bare_rom)
     key = "alloc_per_cycle_bytes"
     row("alloc per cycle, bytes", key, sn[key], bare[key])
-    row("  of which bsp isconnected()", None, d["alloc_bsp_bytes"], 0, False)
+    row("  bsp isconnected(), per call (1/s)", None, d["alloc_bsp_bytes"], 0, False)
     key = "cpu_us_per_cycle"
     row("CPU per cycle, us (median, paired)", key, sn[key], bare[key])
     row("  mean, us (paired)", None, d["cpu_us_mean"], bd["cpu_us_mean"])
@@ -801,6 +846,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         bare_base = heap_baseline("bare", workdir, addr)
         sn_in = in_process("sensornode", workdir, addr, cycles)
         bare_in = in_process("bare", workdir, addr, cycles)
+        # Resident heap only: a few cycles are enough for the harness to report.
+        sn_mpy = in_process("sensornode", workdir, addr, 100, code="mpy")
+        bare_mpy_in = in_process("bare", workdir, addr, 100, code="mpy")
+        sn_rom = in_process("sensornode", workdir, addr, 100, code="romfs")
+        bare_rom = in_process("bare", workdir, addr, 100, code="romfs")
         # The broker's round trip is in every cycle of both programs, and how long it takes
         # depends on what else the machine does at that moment: the headline CPU figures come
         # from both programs in one process, cycles interleaved, the median of `rounds` runs.
@@ -854,7 +904,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         return round(statistics.median(p[kind]["median_us"] for p in pairs))
 
     not_fw = base["before_main"] + base["bsp"]
-    bsp_alloc = sn_in["profile"]["of which bsp isconnected"]["alloc_bytes"]
+    bsp_alloc = sn_in["profile"]["bsp isconnected per call"]["alloc_bytes"]
     sensornode = {
         "resident_heap_bytes": sn_in["resident_heap_bytes"],
         "alloc_per_cycle_bytes": round(sn_in["alloc_per_cycle_bytes"], 1),
@@ -872,6 +922,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "heap_bsp": base["bsp"],
             "heap_not_firmware": not_fw,
             "resident_heap_firmware_bytes": sn_in["resident_heap_bytes"] - not_fw,
+            "resident_heap_bytes_mpy": sn_mpy["resident_heap_bytes"],
+            "resident_heap_bytes_romfs": sn_rom["resident_heap_bytes"],
             "alloc_bsp_bytes": round(bsp_alloc, 1),
             **cpu(sn_in),
             "first_reading_ms_runs": firsts["sensornode"],
@@ -897,6 +949,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "what": "tools/bare_loop.py: join, connect, json.dumps + publish at QoS 1; "
             "no reconnect, so recovery and loss do not apply",
             "heap_not_firmware": bare_not_fw,
+            "resident_heap_bytes_mpy": bare_mpy_in["resident_heap_bytes"],
+            "resident_heap_bytes_romfs": bare_rom["resident_heap_bytes"],
             "min_heapsize_bytes_mpy": heaps["bare_mpy"]["bytes"],
             **cpu(bare_in),
             "first_reading_ms_runs": firsts["bare"],

@@ -210,8 +210,8 @@ def pair(node, bare, cycles):
 
 
 def firmware_parts(node):
-    # node.step()'s path when a reading is due and the link is up, one call per part, plus the
-    # virtual board's own share of wifi.poll (the bsp's WLAN.isconnected(), C on a real board).
+    # node.step()'s path when a reading is due and the link is up, one call per part, plus one
+    # call of the bsp's WLAN.isconnected() (C on a real board), which wifi.poll makes once a second.
     state = {"now": 0, "msg": None}
     sta = node.wifi.sta
 
@@ -232,13 +232,13 @@ def firmware_parts(node):
         )
 
     def publish():
-        if node.session.publish(node.topics.readings, state["msg"], False, node.qos, state["now"]):
+        if node.session.publish(node.readings_topic, state["msg"], False, node.qos, state["now"]):
             node.sent += 1
 
     return [
         ("clock", clock),
         ("wifi.poll", lambda: node.wifi.poll(state["now"])),
-        ("of which bsp isconnected", sta.isconnected),
+        ("bsp isconnected per call", sta.isconnected),
         ("session.poll", lambda: node.session.poll(state["now"])),
         ("sensors.sample", sample),
         ("encoder.encode", encode),
