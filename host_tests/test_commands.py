@@ -5,14 +5,13 @@ message a person can act on. Whatever arrives, it does nothing else.
 """
 
 import json
-import os
-import subprocess
 import sys
 
 import mpy_config_check as check
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from side_by_side import MICROPYTHON, run_check
 
 from firmware.commands import MAX_BYTES, NAMES, CommandError, parse
 
@@ -280,32 +279,11 @@ def test_every_known_command_with_any_good_id_is_accepted(name, req):
 # --- the same on the real MicroPython runtime ------------------------------------------------
 # mpy_config_check.py parses the same messages under .venv/bin/micropython and under CPython.
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
-
-
-def run_check(runtime):
-    if not os.path.exists(runtime):
-        pytest.skip("no MicroPython runtime at " + runtime)
-    script = os.path.join(ROOT, "host_tests", "mpy_config_check.py")
-    done = subprocess.run(
-        [runtime, script, "commands"], capture_output=True, text=True, timeout=300, cwd=ROOT
-    )
-    assert done.returncode == 0, done.stderr + done.stdout
-    *lines, last = done.stdout.splitlines()
-    assert last == "done\tcommands"
-    results = {}
-    for line in lines:
-        case, tab, result = line.partition("\t")
-        assert tab, line
-        results.setdefault(case, []).append(result)
-    return results
-
 
 @pytest.fixture(scope="module")
 def on_both():
     """(cpython results, micropython results)."""
-    return run_check(sys.executable), run_check(MICROPYTHON)
+    return run_check(sys.executable, "commands"), run_check(MICROPYTHON, "commands")
 
 
 # What MicroPython's json reads differently: not the firmware's doing, and refused or accepted

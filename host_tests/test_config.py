@@ -7,14 +7,13 @@ missing or broken file means defaults. Whatever the files hold, loading them nev
 
 import copy
 import json
-import os
-import subprocess
 import sys
 
 import mpy_config_check as check
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from side_by_side import MICROPYTHON, run_check
 
 from firmware import config
 from firmware.config import DEFAULTS, SENSOR_TYPES
@@ -1293,27 +1292,6 @@ def test_validated_secrets_validate_again_to_themselves_with_no_problems(src):
 # --- the same on the real MicroPython runtime ------------------------------------------------
 # mpy_config_check.py feeds the firmware the same inputs under .venv/bin/micropython and under
 # CPython and prints one comparable line per result: the board must behave as the host tests say.
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
-
-
-def run_check(runtime, *args):
-    if not os.path.exists(runtime):
-        pytest.skip("no MicroPython runtime at " + runtime)
-    script = os.path.join(ROOT, "host_tests", "mpy_config_check.py")
-    done = subprocess.run(
-        [runtime, script, *args], capture_output=True, text=True, timeout=300, cwd=ROOT
-    )
-    assert done.returncode == 0, done.stderr + done.stdout
-    *lines, last = done.stdout.splitlines()
-    assert last == "done\t" + args[0]
-    results = {}
-    for line in lines:
-        case, tab, result = line.partition("\t")
-        assert tab, line
-        results.setdefault(case, []).append(result)
-    return results
 
 
 @pytest.fixture(scope="module")
