@@ -15,16 +15,29 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(HERE, "stubs"))
 sys.path.insert(0, ROOT)
 
-import machine  # noqa: E402  (the stub, from the path set above)
+import dht  # noqa: E402  (the stubs, from the path set above)
+import esp32  # noqa: E402
+import machine  # noqa: E402
 import network  # noqa: E402
+import onewire  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
 def fresh_stubs():
-    """Every test starts from a board that has just powered on."""
-    machine.reset_stub()
-    network.reset_stub()
+    """Every test starts from a board that has just powered on, with no sensor attached."""
+    for stub in (machine, network, dht, onewire, esp32):
+        stub.reset_stub()
     yield
+
+
+def validated_sensors(*sensors):
+    """Sensor dicts exactly as config.validate hands them over, every default filled in."""
+    from firmware import config
+
+    problems: list[str] = []
+    cfg, _ = config.validate({"sensors": list(sensors)}, lambda tag, msg: problems.append(msg))
+    assert [p for p in problems if "sensors" in p] == []
+    return cfg["sensors"]
 
 
 class Log:

@@ -9,7 +9,7 @@ import machine
 import onewire
 import pytest
 from conftest import TICKS_PERIOD as PERIOD
-from conftest import FakeClock
+from conftest import FakeClock, validated_sensors
 
 from firmware import config
 from firmware.sensor_adc import ADCSensor
@@ -28,22 +28,7 @@ def Clock(now: int = 0) -> FakeClock:  # noqa: N802  (reads as the class it stan
 
 def spec(**fields):
     """One sensor as config.validate hands it to the drivers, with every default filled in."""
-    problems: list[str] = []
-    cfg, _ = config.validate({"sensors": [fields]}, lambda tag, msg: problems.append(msg))
-    assert [p for p in problems if "sensors" in p] == []
-    return cfg["sensors"][0]
-
-
-@pytest.fixture(autouse=True)
-def quiet_hardware():
-    dht.reset_stub()
-    onewire.reset_stub()
-    machine.ADC.level.clear()
-    machine.ADC.fault.clear()
-    machine.I2C.devices.clear()
-    machine.I2C.fault.clear()
-    esp32.state["raw_f"] = 122
-    yield
+    return validated_sensors(fields)[0]
 
 
 # --- sim --------------------------------------------------------------------------------------

@@ -5,11 +5,11 @@ import subprocess
 import sys
 
 import dht
-import machine
 import onewire
 import pytest
 from conftest import TICKS_PERIOD as PERIOD
 from conftest import FakeClock
+from conftest import validated_sensors as specs
 
 from firmware import config
 from firmware.sensor_sim import SimSensor
@@ -56,23 +56,6 @@ class Factory:
             raise self.absent[name]
         self.built[name] = Scripted(spec, self.scripts[name])
         return self.built[name]
-
-
-def specs(*sensors):
-    """Sensor dicts exactly as config.validate hands them over, every default filled in."""
-    problems: list[str] = []
-    cfg, _ = config.validate({"sensors": list(sensors)}, lambda tag, msg: problems.append(msg))
-    assert [p for p in problems if "sensors" in p] == []
-    return cfg["sensors"]
-
-
-@pytest.fixture(autouse=True)
-def quiet_hardware():
-    dht.reset_stub()
-    onewire.reset_stub()
-    machine.ADC.level.clear()
-    machine.ADC.fault.clear()
-    yield
 
 
 def sensor_lines(log):
@@ -175,7 +158,10 @@ def test_a_gated_sensor_is_reported_again_after_max_silence(log):
     clock = Clock()
     make = Factory(a=[(20.0,)])
     s = SensorSet(
-        specs({"type": "sim", "name": "a", "delta": 0.5, "max_silence_s": 60}), log, clock, make
+        specs({"type": "sim", "name": "a", "delta": 0.5, "max_silence_s": 60}),
+        log,
+        clock,
+        make,
     )
     s.sample(clock.now)
     assert (s.sample(clock.advance(59000)), s.sample(clock.advance(1000))) == (False, True)

@@ -8,5 +8,10 @@ monkeypatch.setattr(esp32, "mcu_temperature", ..., raising=False).
 state = {"raw_f": 122}
 
 
+def reset_stub():
+    state.clear()
+    state["raw_f"] = 122
+
+
 def raw_temperature():
     return state["raw_f"]
