@@ -244,6 +244,17 @@ def test_without_port_and_without_a_usb_board_says_no_board_found(repo: Path) ->
     )
 
 
+def test_a_command_that_fails_on_the_board_is_said_in_one_plain_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def fails(args: Any, say: Any) -> None:
+        raise flash.CommandFailed("mpremote on /dev/ttyX failed: OSError: 28", "OSError: 28")
+
+    monkeypatch.setitem(flash.COMMANDS, "ls", fails)
+    assert flash.main(["ls"]) == 1
+    assert capsys.readouterr().err == "ls: mpremote on /dev/ttyX failed: OSError: 28\n"
+
+
 def test_a_port_where_no_micropython_answers_gives_a_clear_error() -> None:
     controller, line = os.openpty()  # a terminal nobody answers on
     name = os.ttyname(line)

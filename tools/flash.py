@@ -64,7 +64,12 @@ class FlashError(Exception):
 
 
 class CommandFailed(FlashError):
-    """mpremote reached the board, but its command failed for a reason of its own."""
+    """mpremote reached the board, but its command failed for a reason of its own; str() is the
+    one line for the user, detail the last line mpremote said (secrets hidden)."""
+
+    def __init__(self, message: str, detail: str) -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 # -- secrets never reach the terminal ------------------------------------------------------------
@@ -812,7 +817,7 @@ def install_umqtt(mp: Mpremote, say: Any) -> tuple[list[str], str]:
         mp.run(["mip", "install", "umqtt.simple"], MIP_TIMEOUT_S)
         return [], "umqtt.simple: installed with mpremote mip install umqtt.simple"
     except CommandFailed as e:  # other failures are the board's: the fallback would fail too
-        why = str(e.args[1])
+        why = e.detail
     source = umqtt_source(say)
     args = ["exec", MKDIRS.replace("{dirs!r}", repr(["lib", "lib/umqtt"])), "+"]
     args += ["fs", "cp", "-f", str(source), ":lib/umqtt/simple.py", "+"]
