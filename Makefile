@@ -19,11 +19,6 @@ FS      ?=
 SERIAL  ?=
 HEAP    ?=
 
-ARCH_esp32 := xtensawin
-ARCH_picow := armv6m
-ARCH := $(ARCH_$(BOARD))
-FIRMWARE := $(wildcard firmware/*.py)
-
 opt = $(if $($(1)),$(2) $($(1)))
 
 .PHONY: help setup test lint compile sim vboard listen flash repl reset ls provision erase-config bench brokers clean

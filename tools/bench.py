@@ -35,7 +35,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +117,7 @@ gc.collect()
 _resident = gc.mem_alloc()
 import bench_harness
 
-bench_harness.measure({kind!r}, {program}, _resident, {cycles}, "figures")
+bench_harness.measure({kind!r}, {program}, _resident, {cycles})
 """
 # Code in flash: the program's .mpy files packed into a ROMFS image, which MicroPython imports in
 # place (bytecode and constants stay in the image). A board maps the image from flash; here it is
@@ -551,14 +551,6 @@ def min_heaps(
     return results
 
 
-@contextlib.contextmanager
-def running(board: VirtualBoard) -> Iterator[VirtualBoard]:
-    try:
-        yield board
-    finally:
-        board.stop()
-
-
 def first_reading(
     kind: str, workdir: Path, broker: tuple[str, int], sub: Subscriber, boot_window: bool
 ) -> dict[str, Any]:
@@ -580,9 +572,8 @@ def first_reading(
     device = device_of(uid)
     seen = len(sub.of(device))
     board = VirtualBoard(fs=fs, board=BOARD, uid=uid, workdir=workdir / f"vb-first-{kind}")
-    with running(board):
-        t0 = time.monotonic()
-        board.start()
+    t0 = time.monotonic()
+    with board:  # started on entry, stopped on exit
         sub.wait(lambda: any(r[1] == 1 for r in sub.readings.get(device, [])[seen:]), 60, "seq 1")
         sub.wait(lambda: sub.count(device) >= seen + 11, 30, "ten readings after seq 1")
     got = sub.of(device)[seen:]
@@ -601,8 +592,7 @@ def recovery(
     uid = "4ec0e4c1c2c3"  # a device of its own: no earlier run's readings mix in
     device = device_of(uid)
     board = VirtualBoard(fs=fs, board=BOARD, uid=uid, workdir=workdir / "vb-recover")
-    with running(board):
-        board.start()
+    with board:
         sub.wait(lambda: sub.count(device) >= 2 * rate_hz, 60, "readings before the outage")
         time.sleep(1.0)
         broker.kill()

@@ -258,23 +258,10 @@ def bare_parts(bare):
     return [("reading (json.dumps)", reading), ("client.publish", publish)]
 
 
-def measure(kind, program, resident, cycles, mode):
-    # kind: "sensornode" (program: the Node) or "bare" (program: bare_loop.Bare).
-    # mode "figures": heap, allocation, CPU and a per-part profile; "endurance": `cycles` cycles,
-    # then whether every one of them went out.
+def measure(kind, program, resident, cycles):
+    # kind: "sensornode" (program: the Node) or "bare" (program: bare_loop.Bare). Heap,
+    # allocation, CPU and a per-part profile. (Endurance runs are inline in bench.py's main.py.)
     t = Firmware(program) if kind == "sensornode" else Bare(program)
-    if mode == "endurance":
-        t.socket().setsockopt(_IPPROTO_TCP, _TCP_NODELAY, 1)
-        before = t.counters()
-        try:
-            for _ in range(cycles):
-                t.prepare()
-                t.run()
-            problem = t.problem(before, cycles)
-        except MemoryError:
-            problem = "MemoryError"
-        report({"kind": kind, "mode": mode, "cycles": cycles, "problem": problem})
-        return
     # As shipped, umqtt.simple writes a PUBLISH in five pieces; with Nagle on, the second waits
     # for the broker's delayed ACK (about 40 ms on Linux). Both programs are timed that way first,
     # then their socket gets TCP_NODELAY so that a cycle is the work and not that wait.
@@ -300,7 +287,6 @@ def measure(kind, program, resident, cycles, mode):
     report(
         {
             "kind": kind,
-            "mode": mode,
             "cycles": cycles,
             "resident_heap_bytes": resident,
             "alloc_per_cycle_bytes": mean,
