@@ -3,6 +3,7 @@
 # a broken or missing file means defaults. Nothing here raises on bad input.
 import json
 
+from firmware.payload import READING_MAX, reading_bound
 from firmware.sensors import sensor_keys
 
 # Every key the firmware understands, with its default. The README explains each one.
@@ -312,13 +313,20 @@ def _sensor(spec, i, names, report):
     out["type"] = kind
     out["name"] = name
     out["filter"] = _filter(spec.get("filter"), path + "filter", report)
-    for key in sensor_keys(kind, name):
+    keys = sensor_keys(kind, name)
+    for key in keys:
         if key in names:
             report.bad(
                 path + "name", name, "a name whose keys no other sensor has", "sensor skipped"
             )
             return None
-    names.extend(sensor_keys(kind, name))
+    if reading_bound(names + list(keys)) > READING_MAX:
+        report.say(
+            "%sname: with %r the readings could pass %d bytes; sensor skipped (fewer sensors "
+            "or shorter names)" % (path, name, READING_MAX)
+        )
+        return None
+    names.extend(keys)
     return out
 
 

@@ -4,20 +4,37 @@ import json
 
 from micropython import const
 
-READING_MAX = const(512)
+READING_MAX = const(1024)  # the longest reading config.py lets the sensors make
 _DIGITS = b"0123456789"
 _NULL = b"null"
 _FRACTION_DIGITS = const(3)
 _FRACTION_SCALE = const(1000)
 _INF = float("inf")
 _NINF = float("-inf")
+# The longest value written: a fixed-point float (-999999999999999.999), "%g" of a larger one,
+# null, or an int of up to 20 digits (seq, uptime, time, a sensor's raw count).
+_VALUE_MAX = const(24)
+_FRAME = len(b'{"seq":,"uptime_ms":,"ts":}')
+
+
+def reading_bound(keys):
+    # The longest reading these keys can make, every value at its longest: config.py refuses a
+    # sensor whose keys would take it past READING_MAX, so encode() never meets a full buffer.
+    n = _FRAME + 3 * _VALUE_MAX
+    for k in keys:
+        n += len(k) + 4 + _VALUE_MAX  # ,"key":value
+    return n
 
 
 class ReadingEncoder:
     # {"seq": n, "uptime_ms": t, "ts": s-or-null, "<key>": value-or-null, ...} into self.buf.
 
     def __init__(self, keys):
-        self.buf = bytearray(READING_MAX)
+        # The buffer holds the longest reading these keys can make, and no more.
+        self.size = reading_bound(keys)
+        if self.size > READING_MAX:
+            raise ValueError("readings could pass %d bytes: fewer keys" % READING_MAX)
+        self.buf = bytearray(self.size)
         self.view = memoryview(self.buf)
         # The JSON text before each value is fixed at boot: ,"name":
         self.labels = [(',"' + k + '":').encode() for k in keys]
@@ -49,8 +66,8 @@ class ReadingEncoder:
     def _raw(self, b):
         n = self.n
         end = n + len(b)
-        if end > READING_MAX:
-            raise ValueError("reading longer than %d bytes" % READING_MAX)
+        if end > self.size:
+            raise ValueError("reading longer than %d bytes" % self.size)
         self.buf[n:end] = b
         self.n = end
 
@@ -70,8 +87,8 @@ class ReadingEncoder:
         if n < width:
             n = width
         end = self.n + n
-        if end > READING_MAX:
-            raise ValueError("reading longer than %d bytes" % READING_MAX)
+        if end > self.size:
+            raise ValueError("reading longer than %d bytes" % self.size)
         buf = self.buf
         for i in range(end - 1, self.n - 1, -1):
             buf[i] = _DIGITS[v % 10]

@@ -17,6 +17,8 @@ from side_by_side import MICROPYTHON, run_check
 
 from firmware import config
 from firmware.config import DEFAULTS, SENSOR_TYPES
+from firmware.payload import ReadingEncoder
+from firmware.sensors import keys_for
 
 HOST = {"mqtt": {"host": "broker.local"}}  # the smallest config with nothing to complain about
 
@@ -1361,3 +1363,14 @@ def test_micropython_never_shows_a_wrong_password(on_both):
 def test_micropython_reads_a_config_file_as_cpython_does(case, on_both):
     cpy, mpy = on_both["files"]
     assert mpy["file-" + case] == cpy["file-" + case]
+
+
+def test_sensors_whose_readings_could_overflow_the_buffer_are_skipped_and_said(log):
+    # Five BME280s with long names: each adds three long keys to every reading.
+    specs = [{"type": "bme280", "name": f"n{i}_" + "x" * 29} for i in range(5)]
+    cfg, problems = config.validate({"sensors": specs}, log)
+    kept = [s["name"] for s in cfg["sensors"]]
+    skipped = [line for line in log.lines if "could pass 1024 bytes; sensor skipped" in line]
+    assert 0 < len(kept) < 5 and len(skipped) == 5 - len(kept) and problems >= len(skipped)
+    keys = [k for s in cfg["sensors"] for k in keys_for(s)]
+    ReadingEncoder(keys)  # the kept ones fit: no ValueError

@@ -123,3 +123,16 @@ def test_discovery_uses_the_status_topic_for_availability():
         "sensornode/esp32-a1b2c3/readings",
         "esp32-a1b2c3_temperature",
     )
+
+
+def test_every_value_at_its_longest_fits_the_buffer_the_keys_get():
+    keys = [f"k{i}" + "x" * 29 for i in range(8)]
+    enc = ReadingEncoder(keys)
+    worst = [-999999999999999.9, -1.23456789e300, -(10**19), None, 1e-300, 2**63, -0.001, 0.5]
+    doc = json.loads(bytes(enc.encode(2**63, 2**62, 2**40, worst, [True] * 8)))
+    assert doc["k1" + "x" * 29] == pytest.approx(-1.23457e300, rel=1e-5)
+    assert doc["seq"] == 2**63 and len(json.dumps(doc)) <= enc.size
+
+
+def test_the_buffer_is_as_long_as_the_keys_need_not_the_largest_allowed():
+    assert ReadingEncoder(["temperature"]).size < ReadingEncoder(["a", "b", "c"]).size < READING_MAX
