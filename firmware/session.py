@@ -7,7 +7,6 @@ from micropython import const
 ONLINE = b"online"
 OFFLINE = b"offline"
 _CMD_QUEUE = const(4)
-_INBOX_MAX = const(512)  # a command longer than this is not even kept; it is answered as oversized
 
 
 class Session:
@@ -42,9 +41,8 @@ class Session:
         if len(self.commands) >= _CMD_QUEUE:
             self.commands_lost += 1  # counted in the heartbeat's errors
             self.log("cmd", "more than %d commands at once; this one is dropped" % _CMD_QUEUE)
-        elif len(msg) > _INBOX_MAX:
-            self.commands.append(b"x" * (_INBOX_MAX + 1))  # parse() answers it as oversized
         else:
+            # umqtt has already read it whole; commands.parse() refuses it by its real size.
             self.commands.append(msg)
 
     def due_in(self, now):

@@ -232,6 +232,13 @@ def test_bad_commands_get_an_error_event_and_the_node_goes_on(node, clock, umqtt
     assert (ev["event"], ev["ok"], len(seqs(umqtt))) == ("error", False, 3)
 
 
+def test_an_oversized_command_is_refused_by_its_real_size(node, clock, umqtt):
+    run(node, clock, 100)
+    command(umqtt, b"x" * 2000)
+    run(node, clock, 100)
+    assert sent(umqtt, "event")[-1]["detail"] == "command of 2000 bytes is over the 256-byte limit"
+
+
 def test_clock_is_synced_after_each_connect(node, clock, umqtt):
     run(node, clock, 100)
     node.session.drop(clock.now, "test")
