@@ -1,9 +1,11 @@
 # Safe mode: a bad build must never lock out the REPL. Ctrl-C in this window, or the board's
-# button held at power-on (ESP32: BOOT/GPIO0, Pico W: BOOTSEL), skips main.py.
+# button (ESP32: BOOT/GPIO0, Pico W: BOOTSEL) pressed during it, skips main.py. Pressed during it,
+# not held at reset: either chip starts its own ROM bootloader when the button is down at reset.
 import time
 
 SAFE_MODE = False
 WINDOW_MS = 1500
+_LOOK_MS = 20  # how often the button is looked at during the window
 
 
 def _button_held():
@@ -26,10 +28,11 @@ def _button_held():
 try:
     # The prompt is inside the try: a Ctrl-C that lands right after it must still count.
     print("boot: Ctrl-C within %.1f s for safe mode (main.py skipped)" % (WINDOW_MS / 1000))
-    if _button_held():
-        SAFE_MODE = True
-    else:
-        time.sleep_ms(WINDOW_MS)
+    for _ in range(WINDOW_MS // _LOOK_MS):
+        if _button_held():
+            SAFE_MODE = True
+            break
+        time.sleep_ms(_LOOK_MS)
 except KeyboardInterrupt:
     SAFE_MODE = True
 if SAFE_MODE:

@@ -466,6 +466,21 @@ def test_ctrl_c_in_the_boot_window_gives_safe_mode(tmp_path: Path) -> None:
         board.wait_for(r"^boot: safe mode", BOOT_S)
 
 
+@pytest.mark.parametrize("board_kind", ["esp32", "picow"])
+def test_the_button_pressed_during_the_boot_window_gives_safe_mode(
+    tmp_path: Path, board_kind: str
+) -> None:
+    # Held at reset, a real chip would start its ROM bootloader: the press comes after boot.py
+    # has started, as a person would make it.
+    fs = fs_with(tmp_path, (layout.ROOT / "main.py").read_text())
+    (fs / "boot.py").write_text((layout.ROOT / "boot.py").read_text())
+    with VirtualBoard(fs=fs, board=board_kind, workdir=tmp_path / "work") as board:
+        board.wait_for(r"^boot: Ctrl-C within", BOOT_S)
+        time.sleep(0.5)
+        board.button(True)
+        board.wait_for(r"^boot: safe mode", BOOT_S)
+
+
 def test_heap_size_is_passed_to_micropython(tmp_path: Path) -> None:
     fs = fs_with(tmp_path, "import gc\nprint('heap', gc.mem_free() + gc.mem_alloc())\n")
     with VirtualBoard(fs=fs, heap="64k", workdir=tmp_path / "work") as board:
