@@ -358,7 +358,7 @@ def validate(src, log, tag="config"):
     if cfg["mqtt"]["host"] is None:
         report.say("mqtt.host is not set: no broker to publish to; readings wait in the outbox")
     if cfg["heartbeat_s"] < cfg["interval_s"]:
-        log(tag, "heartbeat_s is shorter than interval_s; heartbeats go out once per reading")
+        log(tag, "heartbeat_s is shorter than interval_s: heartbeats will outnumber readings")
     return cfg, report.problems
 
 

@@ -398,7 +398,7 @@ def test_a_heartbeat_shorter_than_the_interval_is_kept_and_mentioned_but_no_prob
     cfg, problems = config.validate(doc(interval_s=120, heartbeat_s=60), log)
     assert (cfg["interval_s"], cfg["heartbeat_s"], problems) == (120, 60, 0)
     assert log.lines == [
-        "config: heartbeat_s is shorter than interval_s; heartbeats go out once per reading"
+        "config: heartbeat_s is shorter than interval_s: heartbeats will outnumber readings"
     ]
 
 
