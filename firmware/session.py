@@ -7,6 +7,7 @@ from micropython import const
 ONLINE = b"online"
 OFFLINE = b"offline"
 _CMD_QUEUE = const(4)
+_SUBACK_REFUSED = const(0x80)
 
 
 class Session:
@@ -88,7 +89,7 @@ class Session:
             self.transport.open(self.topics.status, OFFLINE, self._on_message)
             client = self.transport.client
             client.publish(self.topics.status, ONLINE, True, 1)
-            client.subscribe(self.topics.cmd, 1)
+            self._subscribe(client)
         except Exception as e:
             self.transport.close()
             why = self.transport.describe(e)
@@ -101,6 +102,20 @@ class Session:
         self.ping_outstanding = False
         self.log("mqtt", "connected to %s as %s" % (self.where, self.topics.device))
         return True
+
+    def _subscribe(self, client):
+        # A broker whose access rules deny the command topic answers SUBACK 0x80 (umqtt raises
+        # it): readings still go out, so the connection stays and only commands are off.
+        try:
+            client.subscribe(self.topics.cmd, 1)
+        except self.transport.umqtt.MQTTException as e:
+            if not e.args or e.args[0] != _SUBACK_REFUSED:
+                raise
+            self.log(
+                "mqtt",
+                "broker refused the subscription to %s; commands are off until the next connect"
+                % self.topics.cmd,
+            )
 
     def _retry(self, now, why):
         wait = self.backoff.next_ms()

@@ -43,6 +43,24 @@ def test_subscribes_to_the_command_topic(make, clock, umqtt):
     assert umqtt.broker.subscribed == [("sensornode/esp32-a1b2c3/cmd", 1)]
 
 
+def test_a_refused_command_subscription_keeps_the_connection_and_says_so(make, clock, umqtt, log):
+    umqtt.broker.subscribe_error = umqtt.MQTTException(0x80)
+    s = make()
+    s.poll(clock.now)
+    assert s.online and s.connects == 1
+    assert "refused the subscription to sensornode/esp32-a1b2c3/cmd; commands are off" in (
+        log.text()
+    )
+    assert s.publish("t", b"x", False, 1, clock.now) is True
+
+
+def test_a_subscription_that_fails_otherwise_drops_the_connection(make, clock, umqtt, log):
+    umqtt.broker.subscribe_error = OSError(104)
+    s = make()
+    s.poll(clock.now)
+    assert not s.online and "retry in" in log.text()
+
+
 def test_client_id_is_the_device_id_with_login_and_keepalive(make, clock, umqtt):
     make(keepalive=20).poll(clock.now)
     assert umqtt.broker.clients[0].args == ("esp32-a1b2c3", "127.0.0.1", 1883, "user", "pw", 20)

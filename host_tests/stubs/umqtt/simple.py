@@ -19,6 +19,7 @@ class Broker:
         self.connect_error = None  # an exception raised by the next connects
         self.publish_error = None
         self.check_error = None
+        self.subscribe_error = None  # raised by subscribe(): MQTTException(0x80) is a refusal
         self.silent = False  # True: PINGREQ gets no PINGRESP
         self.inbox = []  # (topic, msg) delivered by check_msg, one per call
         self.published = []  # (topic, msg, retain, qos), in order
@@ -93,6 +94,8 @@ class MQTTClient:
         )
 
     def subscribe(self, topic, qos=0):
+        if broker.subscribe_error is not None:
+            raise broker.subscribe_error
         broker.subscribed.append((topic, qos))
 
     def check_msg(self):
