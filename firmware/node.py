@@ -73,7 +73,7 @@ class Node:
 
     def _announce(self, now):
         for key in self.sensors.keys:
-            msg = payload.discovery(self.topics, key, self.topics.device)
+            msg = payload.discovery(self.topics, key)
             if not self.session.publish(self.topics.discovery(key), msg, True, 1, now):
                 return
 
@@ -144,7 +144,7 @@ class Node:
             self._event("error", False, str(e), None, now)
             return
         self.log("cmd", name if value is None else "%s %s" % (name, value))
-        if name == "interval" and value is not None:
+        if name == "interval":  # parse() guarantees its value
             self.interval_ms = int(value * 1000)
             self.next_reading = self.clock.ticks_add(now, self.interval_ms)
             self._event(name, True, "interval is now %s s" % value, req, now)

@@ -149,7 +149,7 @@ def event(name, ok, detail, req=None):
     return json.dumps(doc)
 
 
-def discovery(topics, key, node_name):
+def discovery(topics, key):
     # Home Assistant MQTT discovery for one reading key; availability follows the status topic.
     return json.dumps(
         {
@@ -160,6 +160,6 @@ def discovery(topics, key, node_name):
             "availability_topic": topics.status,
             "payload_available": "online",
             "payload_not_available": "offline",
-            "device": {"identifiers": [topics.device], "name": node_name},
+            "device": {"identifiers": [topics.device], "name": topics.device},
         }
     )

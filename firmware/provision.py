@@ -2,8 +2,6 @@
 # person can reach it. The portal that takes new Wi-Fi credentials plugs in at portal().
 import network
 
-AP_ADDRESS = "192.168.4.1"
-
 
 def portal(ap, log):
     # The place for the provisioning portal; this firmware has none yet, so it says how to fix

@@ -42,7 +42,6 @@ class DS18B20:
                 seen = ", ".join([binascii.hexlify(r).decode() for r in roms])
                 raise OSError("no DS18B20 with rom %s on pin %d; found %s" % (want, pin, seen))
         self.rom = rom
-        self.rom_hex = binascii.hexlify(rom).decode()
         self._clock = clock
         self._converting = False  # a conversion was started and not yet collected
         self._started_at = 0

@@ -117,7 +117,7 @@ def test_event_without_id_has_no_id_field():
 
 def test_discovery_uses_the_status_topic_for_availability():
     t = Topics("sensornode", "esp32-a1b2c3")
-    doc = json.loads(discovery(t, "temperature", "esp32-a1b2c3"))
+    doc = json.loads(discovery(t, "temperature"))
     assert (doc["availability_topic"], doc["state_topic"], doc["unique_id"]) == (
         "sensornode/esp32-a1b2c3/status",
         "sensornode/esp32-a1b2c3/readings",
