@@ -22,7 +22,6 @@ class Node:
         )
         self.log = log
         self.topics = session.topics
-        self.readings_topic = self.topics.readings.encode()  # bytes: umqtt sends it as given
         self.qos = cfg["mqtt"]["qos"]
         self.interval_ms = int(cfg["interval_s"] * 1000)
         self.heartbeat_ms = int(cfg["heartbeat_s"] * 1000)
@@ -98,7 +97,7 @@ class Node:
         self.outbox.push(bytes(msg))  # the encoder's buffer is reused: keep a copy
 
     def _send(self, msg, now):
-        if self.session.publish(self.readings_topic, msg, False, self.qos, now):
+        if self.session.publish(self.topics.readings, msg, False, self.qos, now):
             self.sent += 1
             return True
         return False

@@ -155,9 +155,9 @@ def discovery(topics, key):
         {
             "name": key,
             "unique_id": topics.device + "_" + key,
-            "state_topic": topics.readings,
+            "state_topic": topics.readings.decode(),
             "value_template": "{{ value_json.%s }}" % key,
-            "availability_topic": topics.status,
+            "availability_topic": topics.status.decode(),
             "payload_available": "online",
             "payload_not_available": "offline",
             "device": {"identifiers": [topics.device], "name": topics.device},

@@ -28,7 +28,6 @@ class Session:
         self.connects = 0
         self.commands = []  # raw command payloads, oldest first, at most _CMD_QUEUE
         self.commands_lost = 0
-        self.cmd_topic = topics.cmd.encode()  # umqtt hands topics over as bytes
 
     @property
     def reconnects(self):
@@ -37,7 +36,7 @@ class Session:
     def _on_message(self, topic, msg):
         # Some brokers (amqtt) push retained messages of other clients' subscriptions at connect:
         # only our own command topic is a command.
-        if topic != self.cmd_topic:
+        if topic != self.topics.cmd:
             return
         if len(self.commands) >= _CMD_QUEUE:
             self.commands_lost += 1  # counted in the heartbeat's errors
@@ -114,7 +113,7 @@ class Session:
             self.log(
                 "mqtt",
                 "broker refused the subscription to %s; commands are off until the next connect"
-                % self.topics.cmd,
+                % self.topics.cmd.decode(),
             )
 
     def _retry(self, now, why):

@@ -1,15 +1,17 @@
 # The MQTT topic contract (design.md), built once at boot so the loop never formats a topic.
+# Topics are bytes, as umqtt hands them back and as they go on the wire: nothing is encoded per
+# publish. device stays text, for the console and JSON.
 
 
 class Topics:
     def __init__(self, base, device):
-        prefix = base + "/" + device + "/"
+        prefix = (base + "/" + device + "/").encode()
         self.device = device
-        self.status = prefix + "status"
-        self.readings = prefix + "readings"
-        self.heartbeat = prefix + "heartbeat"
-        self.cmd = prefix + "cmd"
-        self.event = prefix + "event"
+        self.status = prefix + b"status"
+        self.readings = prefix + b"readings"
+        self.heartbeat = prefix + b"heartbeat"
+        self.cmd = prefix + b"cmd"
+        self.event = prefix + b"event"
 
     def discovery(self, sensor_key):
-        return "homeassistant/sensor/" + self.device + "_" + sensor_key + "/config"
+        return ("homeassistant/sensor/" + self.device + "_" + sensor_key + "/config").encode()

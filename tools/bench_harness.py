@@ -232,7 +232,7 @@ def firmware_parts(node):
         )
 
     def publish():
-        if node.session.publish(node.readings_topic, state["msg"], False, node.qos, state["now"]):
+        if node.session.publish(node.topics.readings, state["msg"], False, node.qos, state["now"]):
             node.sent += 1
 
     return [

@@ -30,6 +30,11 @@ class Broker:
 broker = Broker()
 
 
+def _text(topic):
+    # umqtt sends str and bytes topics alike; the broker sees the same text either way.
+    return bytes(topic).decode() if isinstance(topic, (bytes, bytearray)) else topic
+
+
 class FakeSocket:
     def __init__(self):
         self.timeout = "unset"
@@ -65,7 +70,7 @@ class MQTTClient:
         self.cb = f
 
     def set_last_will(self, topic, msg, retain=False, qos=0):
-        self.will = (topic, msg, retain, qos)
+        self.will = (_text(topic), msg, retain, qos)
 
     def connect(self, clean_session=True, timeout=None):
         if broker.connect_error is not None:
@@ -86,17 +91,14 @@ class MQTTClient:
     def publish(self, topic, msg, retain=False, qos=0):
         if broker.publish_error is not None:
             raise broker.publish_error
-        # umqtt sends str and bytes topics alike; the broker sees the same text either way.
-        if isinstance(topic, (bytes, bytearray)):
-            topic = bytes(topic).decode()
         broker.published.append(
-            (topic, msg.encode() if isinstance(msg, str) else bytes(msg), retain, qos)
+            (_text(topic), msg.encode() if isinstance(msg, str) else bytes(msg), retain, qos)
         )
 
     def subscribe(self, topic, qos=0):
         if broker.subscribe_error is not None:
             raise broker.subscribe_error
-        broker.subscribed.append((topic, qos))
+        broker.subscribed.append((_text(topic), qos))
 
     def check_msg(self):
         if broker.check_error is not None:
