@@ -143,7 +143,7 @@ class Node:
             self._event("error", False, str(e), None, now)
             return
         self.log("cmd", name if value is None else "%s %s" % (name, value))
-        if name == "interval":  # parse() guarantees its value
+        if name == "interval" and value is not None:  # parse() guarantees it; pyright cannot see
             self.interval_ms = int(value * 1000)
             self.next_reading = self.clock.ticks_add(now, self.interval_ms)
             self._event(name, True, "interval is now %s s" % value, req, now)
