@@ -65,9 +65,13 @@ class FakeStats:
 
 @pytest.fixture
 def node(umqtt, clock, log):
+    return make_node(umqtt, clock, log)
+
+
+def make_node(umqtt, clock, log, qos=1):
     cfg, _ = config.validate(
         {
-            "mqtt": {"host": "127.0.0.1"},
+            "mqtt": {"host": "127.0.0.1", "qos": qos},
             "interval_s": 1,
             "heartbeat_s": 60,
             "outbox_size": 5,
@@ -109,9 +113,11 @@ def test_one_reading_per_interval_with_gap_free_seq(node, clock, umqtt):
     assert seqs(umqtt) == [1, 2, 3, 4, 5, 6]
 
 
-def test_readings_are_published_with_the_configured_qos(node, clock, umqtt):
+@pytest.mark.parametrize("qos", [0, 1])
+def test_readings_are_published_with_the_configured_qos(umqtt, clock, log, qos):
+    node = make_node(umqtt, clock, log, qos)
     run(node, clock, 1000)
-    assert {p[3] for p in umqtt.broker.published if p[0].endswith("/readings")} == {1}
+    assert {p[3] for p in umqtt.broker.published if p[0].endswith("/readings")} == {qos}
 
 
 def test_readings_taken_while_the_broker_is_down_arrive_in_order(node, clock, umqtt):

@@ -28,8 +28,9 @@ def test_overflow_drops_the_oldest_and_counts_it():
 def test_peek_does_not_remove_until_pop():
     box = Outbox(2)
     box.push(b"a")
-    box.peek()
+    assert box.peek() == b"a"
     assert len(box) == 1
+    assert (box.pop(), len(box), box.peek()) == (b"a", 0, None)
 
 
 def test_ring_wraps_around_many_times_in_order():

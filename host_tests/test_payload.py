@@ -100,6 +100,19 @@ def test_heartbeat_carries_every_contract_field():
             "errors",
         ]
     )
+    assert doc == {
+        "uptime_s": 61,
+        "rssi": -55,
+        "free_heap": 120000,
+        "reset_cause": "power-on",
+        "version": "0.1.0",
+        "ip": "10.0.0.5",
+        "sent": 6,
+        "buffered": 0,
+        "dropped": 0,
+        "reconnects": 1,
+        "errors": 2,
+    }
 
 
 def test_event_echoes_the_request_id():

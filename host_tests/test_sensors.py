@@ -300,6 +300,7 @@ def test_a_sensor_without_driver_reports_null_once_then_stays_quiet(log):
     make.absent["room"] = OSError(19)
     s = SensorSet(specs({"type": "dht22", "name": "room", "pin": 4, "delta": 1}), log, clock, make)
     assert [s.sample(clock.advance()) for _ in range(3)] == [True, False, False]
+    assert s.values == [None, None]
 
 
 def test_a_driver_that_cannot_start_is_not_counted_as_read_errors(log):
