@@ -89,6 +89,11 @@ class FakeClock:
         self.advance(ms)
 
 
+def Clock(now: int = 0) -> FakeClock:  # noqa: N802  (reads as the class it stands for)
+    """The fake clock started at `now` (0 unless a test wants the wrap)."""
+    return FakeClock(now)
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
@@ -101,3 +106,23 @@ def umqtt():
 
     simple.broker = simple.Broker()
     return simple
+
+
+@pytest.fixture(scope="module")
+def broker():
+    """A broker on 127.0.0.1 (Mosquitto, else amqtt) for the module, as (host, port). Modules
+    that need the Broker object itself (or both kinds) define their own."""
+    from tools.brokers import Broker
+
+    with Broker("auto") as b:
+        yield b.host, b.port
+
+
+@pytest.fixture
+def subscriber(broker):
+    """A paho subscriber to sensornode/# on the module's broker."""
+    from host_tests.mqtt_helpers import Subscriber
+
+    sub = Subscriber(broker, "sensornode/#")
+    yield sub
+    sub.close()

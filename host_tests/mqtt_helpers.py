@@ -1,10 +1,15 @@
-"""A paho-mqtt subscriber for the tests that watch a virtual board from outside."""
+"""For the tests that watch a virtual board from outside: a paho-mqtt subscriber, and a check
+that the firmware never crashed. (conftest.py has the loopback broker and subscriber fixtures.)"""
 
 from __future__ import annotations
 
 import queue
 import threading
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tools.vboard import VirtualBoard
 
 WAIT_S = 30  # the longest anything on a board may take before a test gives up
 
@@ -46,3 +51,9 @@ class Subscriber:
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
+
+
+def no_traceback(board: VirtualBoard) -> None:
+    """The firmware ran without an uncaught exception (which would leave it at the REPL)."""
+    console = "\n".join(board.console)
+    assert "Traceback" not in console, console

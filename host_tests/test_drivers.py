@@ -9,7 +9,7 @@ import machine
 import onewire
 import pytest
 from conftest import TICKS_PERIOD as PERIOD
-from conftest import FakeClock, validated_sensors
+from conftest import Clock, validated_sensors
 
 from firmware import config
 from firmware.sensor_adc import ADCSensor
@@ -19,11 +19,6 @@ from firmware.sensor_ds18b20 import DS18B20
 from firmware.sensor_mcu import McuTemperature
 from firmware.sensor_sim import SimSensor
 from firmware.sensors import keys_for
-
-
-def Clock(now: int = 0) -> FakeClock:  # noqa: N802  (reads as the class it stands for)
-    """The shared fake clock, started at `now` (0 unless a test wants the wrap)."""
-    return FakeClock(now)
 
 
 def spec(**fields):

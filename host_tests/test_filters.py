@@ -1,15 +1,12 @@
 """Smoothing filters and the report-on-change gate (firmware/filters.py)."""
 
 import pytest
+from conftest import TICKS_PERIOD as PERIOD
+from conftest import FakeClock
 
 from firmware.filters import ChangeGate, Ema, MovingMedian, make_filter
 
-PERIOD = 1 << 30  # ticks_ms wraps here on the boards
-
-
-def ticks_diff(a: int, b: int) -> int:
-    """time.ticks_diff for a 2**30 tick period: the signed distance, wrap-around included."""
-    return (a - b + PERIOD // 2) % PERIOD - PERIOD // 2
+ticks_diff = FakeClock().ticks_diff  # time.ticks_diff, wrap-around at 2**30 included
 
 
 def feed(f, xs):

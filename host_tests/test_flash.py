@@ -80,14 +80,6 @@ def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
 # -- a repository to run make in, a broker, boards ----------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def broker() -> Iterator[tuple[str, int]]:
-    from tools.brokers import Broker
-
-    with Broker("auto") as b:
-        yield b.host, b.port
-
-
 def board_secrets(*networks: dict[str, Any]) -> dict[str, Any]:
     wifi = [{"ssid": n["ssid"], "password": n["password"]} for n in networks]
     return {"wifi": wifi, "mqtt": {"user": "node", "password": MQTT_PASSWORD}}
@@ -143,13 +135,6 @@ def first_flash(esp32: VirtualBoard, repo: Path) -> subprocess.CompletedProcess[
 
 def port(board: VirtualBoard) -> str:
     return str(board.workdir / "tty")
-
-
-@pytest.fixture
-def subscriber(broker: tuple[str, int]) -> Iterator[Subscriber]:
-    sub = Subscriber(broker, "sensornode/#")
-    yield sub
-    sub.close()
 
 
 # -- the pure parts -----------------------------------------------------------------------------

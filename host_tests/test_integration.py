@@ -31,6 +31,7 @@ from typing import Any
 
 import pytest
 
+from host_tests.mqtt_helpers import no_traceback
 from host_tests.relay import Relay
 from tools.brokers import Broker, mosquitto_path
 from tools.vboard import VirtualBoard, layout
@@ -287,11 +288,6 @@ def quiet_moment(inbox: Inbox, board: VirtualBoard) -> None:
     so an outage made now catches no QoS 1 publish half-way."""
     inbox.wait(board.topic("readings"), since=inbox.mark())
     time.sleep(0.05)
-
-
-def no_traceback(board: VirtualBoard) -> None:
-    console = "\n".join(board.console)
-    assert "Traceback" not in console, console
 
 
 def command(sub: Subscriber, board: VirtualBoard, doc: Any) -> None:

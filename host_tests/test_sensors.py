@@ -8,7 +8,7 @@ import dht
 import onewire
 import pytest
 from conftest import TICKS_PERIOD as PERIOD
-from conftest import FakeClock
+from conftest import Clock
 from conftest import validated_sensors as specs
 
 from firmware import config
@@ -17,11 +17,6 @@ from firmware.sensors import RETRY_MS, SensorSet, describe, driver_for, keys_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
-
-
-def Clock(now: int = 0) -> FakeClock:  # noqa: N802  (reads as the class it stands for)
-    """The shared fake clock, started at `now` (0 unless a test wants the wrap)."""
-    return FakeClock(now)
 
 
 class Scripted:

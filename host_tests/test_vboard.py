@@ -20,13 +20,12 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from host_tests.mqtt_helpers import Subscriber
+from host_tests.mqtt_helpers import Subscriber, no_traceback
 from tools.vboard import RESET_EXIT, VirtualBoard, layout
 from tools.vboard.supervisor import LAUNCHER, MICROPYTHON, board_env
 
@@ -498,27 +497,6 @@ def test_echo_prefixes_console_lines_with_the_device_id(
 
 
 # -- the firmware on a virtual board, with a real broker --------------------------------------
-
-
-@pytest.fixture(scope="module")
-def broker() -> Iterator[tuple[str, int]]:
-    from tools.brokers import Broker
-
-    with Broker("auto") as b:
-        yield b.host, b.port
-
-
-@pytest.fixture
-def subscriber(broker: tuple[str, int]) -> Iterator[Subscriber]:
-    sub = Subscriber(broker, "sensornode/#")
-    yield sub
-    sub.close()
-
-
-def no_traceback(board: VirtualBoard) -> None:
-    """The firmware ran without an uncaught exception (which would leave it at the REPL)."""
-    console = "\n".join(board.console)
-    assert "Traceback" not in console, console
 
 
 def test_board_connects_and_publishes_online_and_readings(
