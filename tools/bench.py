@@ -57,7 +57,7 @@ BOARD = "esp32"  # umqtt.simple frozen, as on the ESP32; the Pico W's /lib copy 
 UID = "5e0500a1b2c3"
 BARE_UID = "ba4e00b1b2c3"  # a topic of the same length as sensornode's
 QOS = 1  # sensornode's default (mqtt.qos); the bare loop publishes at the same QoS
-ARCHS = ("xtensawin", "armv6m")
+ARCHS = tuple(fwcompile.ARCHS.values())  # xtensawin, armv6m
 BOOT_WINDOW_MS = 1500  # boot.py's safe-mode window
 
 # "Every feature loaded": Home Assistant discovery, heartbeats, a median filter on the simulated

