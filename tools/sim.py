@@ -27,11 +27,13 @@ LOG = ROOT / "build" / "sim" / "console.log"
 
 
 def keep_console(board: VirtualBoard, path: Path, echo: bool, done: threading.Event) -> None:
-    """Copies the board's console lines to path (and stdout when echo) until done is set."""
+    """Copies the board's console lines to path (and stdout when echo) until done is set, and
+    once more after: what the board said while it stopped is kept too."""
     path.parent.mkdir(parents=True, exist_ok=True)
     seen = 0
     with path.open("w") as f:
         while True:
+            stopping = done.wait(0.2)
             lines = board.console
             for line in lines[seen:]:
                 f.write(line + "\n")
@@ -39,7 +41,7 @@ def keep_console(board: VirtualBoard, path: Path, echo: bool, done: threading.Ev
                     print(f"console: {line}", flush=True)
             f.flush()
             seen = len(lines)
-            if done.wait(0.2):
+            if stopping:
                 return
 
 
@@ -58,13 +60,14 @@ def main(argv: list[str] | None = None) -> int:
         else:
             address = args.broker
         board = VirtualBoard(broker=address, workdir=ROOT / "build" / "sim" / "board")
-        stack.enter_context(board)
-        print(f"sim: virtual board {board.device_id} is up; its console: {LOG}", flush=True)
         echo = not sys.stdout.isatty()
         copier = threading.Thread(target=keep_console, args=(board, LOG, echo, done), daemon=True)
         copier.start()
+        # Undone in reverse: the board stops first, then the copier takes its last lines.
         stack.callback(copier.join)
         stack.callback(done.set)
+        stack.enter_context(board)
+        print(f"sim: virtual board {board.device_id} is up; its console: {LOG}", flush=True)
         listen_args = ["--broker", f"{address[0]}:{address[1]}", "--device", board.device_id]
         if args.duration is not None:
             listen_args += ["--duration", str(args.duration)]
