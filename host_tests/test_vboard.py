@@ -9,6 +9,7 @@ only there to turn a hang into a failure.
 
 from __future__ import annotations
 
+import argparse
 import ast
 import contextlib
 import json
@@ -658,3 +659,12 @@ def test_cli_runs_a_board_until_ctrl_c_and_leaves_nothing_behind(broker: tuple[s
         if cli.poll() is None:
             cli.kill()
             cli.wait()
+
+
+def test_the_cli_reads_a_broker_address_as_make_listen_does() -> None:
+    from tools.vboard.__main__ import broker_address
+
+    assert broker_address("[::1]:1884") == ("::1", 1884)
+    assert broker_address("broker.local") == ("broker.local", 1883)
+    with pytest.raises(argparse.ArgumentTypeError, match="not a number"):
+        broker_address("host:99999")

@@ -18,15 +18,17 @@ import sys
 import time
 from pathlib import Path
 
+from tools.listen import parse_broker
 from tools.vboard import layout
 from tools.vboard.supervisor import VirtualBoard
 
 
 def broker_address(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"{text!r} is not host:port")
-    return host, int(port)
+    """--broker for argparse: host:port, host (1883) or [v6]:port, as `make listen` reads it."""
+    try:
+        return parse_broker(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def hex_id(text: str) -> str:
