@@ -37,7 +37,7 @@ SDIST_SHA256 = "b6a2520239e3992c63a7de9370ee9b3d9d27819a90359c521f1c0f7ccab8d12f
 MODULE = "umqtt/simple.py"
 # sha256 of umqtt/simple.py inside that sdist: what a finished fetch leaves in --out.
 MODULE_SHA256 = "8555d2f654deb8eb0d724f79b0811a78cc94029d070f3d96bbd74288653d63a5"
-DEFAULT_OUT = Path("build/umqtt")
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "build" / "umqtt"  # what every tool reads
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 TIMEOUT_S = 60.0
 

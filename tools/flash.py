@@ -38,7 +38,6 @@ from tools.compile import ARCHS, compile_firmware, mpy_cross
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
-UMQTT_DIR = BUILD / "umqtt"  # tools/fetch_umqtt.py writes umqtt/simple.py here
 PLATFORMS = {"esp32": "esp32", "picow": "rp2"}  # BOARD -> what sys.platform says on it
 CONFIG_FILES = ("config.json", "secrets.json")
 BAUD = 115200
@@ -729,10 +728,10 @@ def umqtt_source(say: Any) -> Path:
     """build/umqtt/umqtt/simple.py, fetched by name from PyPI with its hash pinned if missing."""
     from tools import fetch_umqtt
 
-    path = UMQTT_DIR / "umqtt" / "simple.py"
+    path = fetch_umqtt.module_path(fetch_umqtt.DEFAULT_OUT)
     if not path.is_file():
         try:
-            say(fetch_umqtt.fetch(UMQTT_DIR))
+            say(fetch_umqtt.fetch(fetch_umqtt.DEFAULT_OUT))
         except fetch_umqtt.FetchError as e:
             raise FlashError(str(e).splitlines()[0]) from None
     return path

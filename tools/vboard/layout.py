@@ -16,8 +16,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from tools import fetch_umqtt
+
 ROOT = Path(__file__).resolve().parents[2]
-UMQTT_DIR = ROOT / "build" / "umqtt"  # written by `python -m tools.fetch_umqtt --out build/umqtt`
+UMQTT_DIR = fetch_umqtt.DEFAULT_OUT  # where `python -m tools.fetch_umqtt` writes umqtt/simple.py
 BOARDS = ("esp32", "picow")
 
 # One network in the simulated air, and the board's secrets.json knowing it.
