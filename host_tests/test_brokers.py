@@ -192,8 +192,10 @@ def test_broker_that_exits_at_start_raises_with_its_output() -> None:
         def command(self, config):
             return [sys.executable, "-c", "import sys; sys.exit('bad config line 3')"]
 
+    failing = Failing("amqtt")
     with pytest.raises(RuntimeError, match="bad config line 3"):
-        Failing("amqtt").start()
+        failing.start()
+    assert failing._dir is None, "its temporary folder is removed, the output being in the error"
 
 
 def test_cli_prints_the_address_and_stops_the_broker_on_ctrl_c() -> None:

@@ -232,10 +232,11 @@ class Broker:
                 return
             time.sleep(0.05)
         code = self._proc.poll()
-        self.stop(keep_log=True)
         state = f"exited with code {code}" if code is not None else "did not answer in time"
+        tail = self.stderr_tail()  # read before stop() removes the folder it is in
+        self.stop()
         raise RuntimeError(
-            f"broker: {self.kind} on {self.address} {state}; its last output:\n{self.stderr_tail()}"
+            f"broker: {self.kind} on {self.address} {state}; its last output:\n{tail}"
         )
 
     def stop(self, *, keep_log: bool = False) -> None:
