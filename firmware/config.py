@@ -3,6 +3,8 @@
 # a broken or missing file means defaults. Nothing here raises on bad input.
 import json
 
+from firmware.commands import INTERVAL_MAX_S, INTERVAL_MIN_S
+from firmware.log import why
 from firmware.payload import READING_MAX, reading_bound
 from firmware.sensors import sensor_keys
 
@@ -110,7 +112,7 @@ _TOP = (
     ("device_id", _optional(_topic_level)),
     ("base_topic", _base_topic),
     ("hostname", _optional(_text(1, 32, "-"))),
-    ("interval_s", _number(0.05, 86400)),
+    ("interval_s", _number(INTERVAL_MIN_S, INTERVAL_MAX_S)),  # as the interval command
     ("heartbeat_s", _number(1, 86400)),
     ("outbox_size", _integer(1, 1000)),
     ("watchdog_s", _integer(0, 3600)),
@@ -427,8 +429,7 @@ def read_json(path, log, tag):
         log(tag, path + " not found; running on defaults")
     except (ValueError, RuntimeError, MemoryError) as e:
         # RuntimeError: nesting deeper than the parser's stack (RecursionError on CPython)
-        why = str(e) or type(e).__name__
-        log(tag, "%s is not valid JSON (%s); running on defaults" % (path, why))
+        log(tag, "%s is not valid JSON (%s); running on defaults" % (path, why(e)))
     return None
 
 

@@ -4,3 +4,8 @@
 
 def log(tag, msg):
     print(tag + ": " + msg)
+
+
+def why(e):
+    # An exception as the console names it: its message, or its class when it has none.
+    return str(e) or e.__class__.__name__

@@ -6,6 +6,8 @@ import struct
 
 from micropython import const
 
+from firmware.log import why
+
 _CHIP_ID = const(0x60)
 _REG_CALIB_TP = const(0x88)  # 0x88..0xA1: dig_T1..dig_P9, a spare byte, dig_H1
 _REG_ID = const(0xD0)
@@ -30,10 +32,6 @@ def _other_chip(chip_id):
     if chip_id == 0x61:
         return "a BME680"
     return "not a BME280"
-
-
-def _why(e):
-    return str(e) or e.__class__.__name__
 
 
 def _signed8(b):
@@ -67,7 +65,7 @@ class BME280:
             i2c.readfrom_mem_into(addr, _REG_ID, one)
         except OSError as e:
             found = ", ".join(["0x%02x" % a for a in i2c.scan()]) or "none"
-            msg = "no device answers at %s (%s); devices found: %s" % (where, _why(e), found)
+            msg = "no device answers at %s (%s); devices found: %s" % (where, why(e), found)
             raise OSError(msg) from None
         chip = one[0]
         if chip != _CHIP_ID:

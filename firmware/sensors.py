@@ -5,6 +5,7 @@
 from micropython import const
 
 from firmware.filters import ChangeGate, make_filter
+from firmware.log import why
 
 RETRY_MS = const(60000)  # how often a sensor whose driver could not start is tried again
 
@@ -67,11 +68,6 @@ def driver_for(spec, clock):
 
         return ADCSensor(spec)
     raise ValueError("unknown sensor type %r" % (kind,))
-
-
-def _why(e):
-    text = str(e)
-    return text if text else e.__class__.__name__
 
 
 class _Slot:
@@ -137,7 +133,7 @@ class SensorSet:
                 driver = self._make(slot.spec)
         except Exception as e:
             if first:
-                self._log("sensor", "%s: %s; its keys report null" % (describe(slot.spec), _why(e)))
+                self._log("sensor", "%s: %s; its keys report null" % (describe(slot.spec), why(e)))
             return
         slot.driver = driver
         if not first:
@@ -185,7 +181,7 @@ class SensorSet:
         except Exception as e:
             self.errors += 1
             if slot.state != _FAILING:
-                self._log("sensor", "%s read failed: %s; reporting null" % (slot.name, _why(e)))
+                self._log("sensor", "%s read failed: %s; reporting null" % (slot.name, why(e)))
                 slot.state = _FAILING
             return None
         if slot.state == _FAILING:
