@@ -128,14 +128,10 @@ def cpu_per_cycle(t, cycles):
         times[i] = diff(ticks_us(), a)
     wall = diff(ticks_us(), w0)
     p1 = cpu_ticks()
-    s = sorted(times)
-    return {
-        "median_us": s[cycles // 2],
-        "mean_us": sum(s) / cycles,
-        "p90_us": s[cycles * 9 // 10],
-        "window_us": wall,
-        "process_ticks": p1 - p0 if p0 >= 0 and p1 >= 0 else -1,
-    }
+    out = _stats(times, cycles)
+    out["window_us"] = wall
+    out["process_ticks"] = p1 - p0 if p0 >= 0 and p1 >= 0 else -1
+    return out
 
 
 def profile(parts, cycles):
