@@ -186,6 +186,7 @@ def say(msg: str) -> None:
 
 
 def device_of(uid: str) -> str:
+    """The bare loop's device id, named as sensornode names a board without device_id."""
     return f"{BOARD}-{uid[-6:]}"
 
 
@@ -569,9 +570,9 @@ def first_reading(
             workdir / "first-bare", _BARE_RUN.format(**bare_params(broker), interval_ms=100)
         )
         uid = BARE_UID
-    device = device_of(uid)
-    seen = len(sub.of(device))
     board = VirtualBoard(fs=fs, board=BOARD, uid=uid, workdir=workdir / f"vb-first-{kind}")
+    device = board.device_id
+    seen = len(sub.of(device))
     t0 = time.monotonic()
     with board:  # started on entry, stopped on exit
         sub.wait(lambda: any(r[1] == 1 for r in sub.readings.get(device, [])[seen:]), 60, "seq 1")
@@ -590,8 +591,8 @@ def recovery(
         workdir / "recover", (broker.host, broker.port), config={"interval_s": 1 / rate_hz}
     )
     uid = "4ec0e4c1c2c3"  # a device of its own: no earlier run's readings mix in
-    device = device_of(uid)
     board = VirtualBoard(fs=fs, board=BOARD, uid=uid, workdir=workdir / "vb-recover")
+    device = board.device_id
     with board:
         sub.wait(lambda: sub.count(device) >= 2 * rate_hz, 60, "readings before the outage")
         time.sleep(1.0)
