@@ -26,7 +26,7 @@ opt = $(if $($(1)),$(2) $($(1)))
 help:
 	@echo "make sim        a broker, a virtual board and a live view of its readings (start here)"
 	@echo "make test       every test: host logic, virtual boards on real brokers, flashing"
-	@echo "make flash      BOARD=esp32|picow [PORT=...]: compile and copy the firmware to a board"
+	@echo "make flash      [BOARD=esp32|picow] [PORT=...]: compile and copy the firmware to a board"
 	@echo "make repl | reset | ls | provision | erase-config    [PORT=...]"
 	@echo "make listen     [BROKER=host:port] [DEVICE=id]: watch every node's readings"
 	@echo "make vboard     [BROKER=] [ID=] [BOARD=] [FS=] [SERIAL=] [HEAP=]: one virtual board"
@@ -82,7 +82,7 @@ listen: $(STAMP)
 	$(PY) -m tools.listen $(call opt,BROKER,--broker) $(call opt,DEVICE,--device)
 
 flash: $(STAMP)
-	$(PY) -m tools.flash flash --board $(BOARD) $(call opt,PORT,--port)
+	$(PY) -m tools.flash flash $(if $(filter command line environment,$(origin BOARD)),--board $(BOARD)) $(call opt,PORT,--port)
 
 repl: $(STAMP)
 	$(PY) -m tools.flash repl $(call opt,PORT,--port)

@@ -416,6 +416,15 @@ class TestFlashingAPicoW:
         picow.wait_for(r"^mqtt: connected to .* as picow-0f3e21$", BOOT_S)
         subscriber.wait(picow.topic("readings"))
 
+    def test_flash_without_board_flashes_what_the_board_says_it_is(
+        self, picow: VirtualBoard, repo: Path
+    ) -> None:
+        # Makefile's BOARD defaults to esp32 for the virtual board; make flash does not pass it on.
+        done = make(repo, "flash", PORT=port(picow))
+        assert done.returncode == 0, done.stderr
+        assert "(sys.platform rp2" in done.stdout
+        assert (picow.fs / "firmware" / "app.mpy").exists()
+
     def test_ls_lists_every_file_with_its_size(self, picow: VirtualBoard, repo: Path) -> None:
         done = make(repo, "ls", PORT=port(picow))
         assert done.returncode == 0, done.stderr
