@@ -72,7 +72,8 @@ def test_socket_gets_a_timeout_so_no_call_blocks_forever(make, clock, umqtt):
     assert s.transport.sock.sock.timeout == 5
 
 
-def test_check_msg_leaves_the_socket_with_its_timeout_not_fully_blocking():
+def test_setblocking_true_as_check_msg_calls_it_restores_the_timeout_not_full_blocking():
+    # umqtt's check_msg() ends with sock.setblocking(True): on the raw socket, no timeout at all.
     class Raw:
         timeout = "unset"
 
