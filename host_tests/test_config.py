@@ -1354,3 +1354,13 @@ def test_sensors_whose_readings_could_overflow_the_buffer_are_skipped_and_said(l
     assert 0 < len(kept) < 5 and len(skipped) == 5 - len(kept) and problems >= len(skipped)
     keys = [k for s in cfg["sensors"] for k in keys_for(s)]
     ReadingEncoder(keys)  # the kept ones fit: no ValueError
+
+
+def test_interval_s_takes_the_same_range_as_the_interval_command(log):
+    from firmware.commands import INTERVAL_MAX_S, INTERVAL_MIN_S
+
+    def kept(value):
+        return config.validate(doc(interval_s=value), log)[0]["interval_s"] == value
+
+    assert kept(INTERVAL_MIN_S) and kept(INTERVAL_MAX_S)
+    assert not kept(INTERVAL_MIN_S * 0.99) and not kept(INTERVAL_MAX_S + 1)
