@@ -167,7 +167,16 @@ _FILTERS = {
 _NAME = _text(1, 32, "_")
 _SSID = _text(1, 32)
 _PASSPHRASE = _text(8, 63)
+_WIFI_PASSWORD = (lambda v: v == "" or _PASSPHRASE[0](v), "empty or 8 to 63 characters")
 _LOGIN = _optional(_text(1, 256))
+# The secrets one at a time, as check() takes them: (path, check, whether the value is secret).
+_SECRETS = (
+    ("wifi.ssid", _SSID, False),
+    ("wifi.password", _WIFI_PASSWORD, True),
+    ("mqtt.user", _LOGIN, False),
+    ("mqtt.password", _LOGIN, True),
+    ("ap_password", _optional(_PASSPHRASE), True),
+)
 
 
 def _small(value):
@@ -372,13 +381,11 @@ def _network(entry, i, report):
         return None
     ssid = entry.get("ssid")
     if not _SSID[0](ssid):
-        report.bad(path + "ssid", ssid, "text of 1 to 32 characters", "network skipped")
+        report.bad(path + "ssid", ssid, _SSID[1], "network skipped")
         return None
     password = entry.get("password", "")
-    if not (password == "" or _PASSPHRASE[0](password)):
-        report.bad(
-            path + "password", password, "empty or 8 to 63 characters", "network skipped", True
-        )
+    if not _WIFI_PASSWORD[0](password):
+        report.bad(path + "password", password, _WIFI_PASSWORD[1], "network skipped", True)
         return None
     for key in entry:
         if key not in ("ssid", "password"):
@@ -419,6 +426,32 @@ def validate_secrets(src, log):
     else:
         report.bad("ap_password", ap, "8 to 63 characters", "the setup AP will be open", True)
     return out, report.problems
+
+
+def _rule(path):
+    # (check, secret) for one setting's path, e.g. "mqtt.port" or "wifi.ssid"; None if unknown.
+    for prefix, table in (("", _TOP), ("mqtt.", _MQTT), ("wifi.", _WIFI)):
+        for key, check in table:
+            if prefix + key == path:
+                return check, False
+    for key, check, secret in _SECRETS:
+        if key == path:
+            return check, secret
+    return None
+
+
+def check(path, value):
+    # One setting by the rules config.json and secrets.json are held to, for whoever changes
+    # a setting while the board runs (the setup page, a command): None when the value is good,
+    # else the words the console would use ("mqtt.port = 'abc' is not a whole number from 1 to
+    # 65535"). Secrets are shown as (hidden). Sensors are not settings one at a time.
+    rule = _rule(path)
+    if rule is None:
+        return "unknown key %s" % _key("", path)
+    ok, want = rule[0]
+    if ok(value):
+        return None
+    return "%s = %s is not %s" % (path, "(hidden)" if rule[1] else _shown(value), want)
 
 
 def read_json(path, log, tag):

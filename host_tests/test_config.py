@@ -1364,3 +1364,53 @@ def test_interval_s_takes_the_same_range_as_the_interval_command(log):
 
     assert kept(INTERVAL_MIN_S) and kept(INTERVAL_MAX_S)
     assert not kept(INTERVAL_MIN_S * 0.99) and not kept(INTERVAL_MAX_S + 1)
+
+
+# -- one setting at a time (the setup page; settings changed while the board runs) -------------
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("mqtt.host", "broker.local"),
+        ("mqtt.port", 8883),
+        ("device_id", "shed"),
+        ("interval_s", 0.05),
+        ("wifi.attempt_s", 30),
+        ("wifi.ssid", "home"),
+        ("wifi.password", ""),
+        ("wifi.password", "12345678"),
+        ("mqtt.user", None),
+        ("ap_password", "setup-pass"),
+    ],
+)
+def test_check_passes_a_good_setting(path, value):
+    assert config.check(path, value) is None
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "says"),
+    [
+        ("mqtt.port", "abc", "mqtt.port = 'abc' is not a whole number from 1 to 65535"),
+        ("mqtt.port", 0, "mqtt.port = 0 is not a whole number from 1 to 65535"),
+        ("device_id", "my shed", "device_id = 'my shed' is not text of 1 to 64 characters"),
+        ("wifi.ssid", "", "wifi.ssid = '' is not text of 1 to 32 characters"),
+        ("interval_s", True, "interval_s = True is not a number from 0.05 to 86400"),
+    ],
+)
+def test_check_names_a_bad_setting_as_the_console_does(path, value, says):
+    assert config.check(path, value).startswith(says)
+
+
+def test_check_words_a_bad_setting_as_validate_does(log):
+    config.validate({"mqtt": {"host": "h", "port": 70000}}, log)
+    assert log.lines[0].startswith("config: " + config.check("mqtt.port", 70000) + ";")
+
+
+def test_check_hides_a_bad_password():
+    said = config.check("wifi.password", "short")
+    assert said == "wifi.password = (hidden) is not empty or 8 to 63 characters"
+
+
+def test_check_names_an_unknown_setting():
+    assert config.check("mqtt.colour", 1) == "unknown key mqtt.colour"
