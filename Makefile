@@ -18,10 +18,12 @@ ID      ?=
 FS      ?=
 SERIAL  ?=
 HEAP    ?=
+KEY     ?=
+VALUE   ?=
 
 opt = $(if $($(1)),$(2) $($(1)))
 
-.PHONY: help setup test lint compile sim vboard listen flash repl reset ls provision erase-config bench brokers clean
+.PHONY: help setup test lint compile sim vboard listen flash repl reset ls provision erase-config bench brokers clean get set
 
 help:
 	@echo "make sim        a broker, a virtual board and a live view of its readings (start here)"
@@ -29,6 +31,8 @@ help:
 	@echo "make flash      [BOARD=esp32|picow] [PORT=...]: compile and copy the firmware to a board"
 	@echo "make repl | reset | ls | provision | erase-config    [PORT=...]"
 	@echo "make listen     [BROKER=host:port] [DEVICE=id]: watch every node's readings"
+	@echo "make get        DEVICE=id [KEY=mqtt.port] [BROKER=]: a node's running settings"
+	@echo "make set        DEVICE=id KEY=interval_s VALUE=30 [BROKER=]: change one, kept in config.json"
 	@echo "make vboard     [BROKER=] [ID=] [BOARD=] [FS=] [SERIAL=] [HEAP=]: one virtual board"
 	@echo "make lint | compile | bench | setup | clean"
 
@@ -98,6 +102,12 @@ provision: $(STAMP)
 
 erase-config: $(STAMP)
 	$(PY) -m tools.flash erase-config $(call opt,PORT,--port)
+
+get: $(STAMP)
+	$(PY) -m tools.remote get '$(DEVICE)' $(if $(KEY),'$(KEY)') $(call opt,BROKER,--broker)
+
+set: $(STAMP)
+	$(PY) -m tools.remote set '$(DEVICE)' '$(KEY)' '$(VALUE)' $(call opt,BROKER,--broker)
 
 bench: setup
 	$(PY) -m tools.bench

@@ -36,11 +36,9 @@ def _load_config():
 
     found = config.load(log)
     del config
-    sys.modules.pop("firmware.config", None)
-    import firmware
+    from firmware.unload import drop
 
-    if hasattr(firmware, "config"):
-        delattr(firmware, "config")
+    drop("config", "atomic")
     return found
 
 

@@ -4,10 +4,11 @@ import json
 
 from micropython import const
 
-MAX_BYTES = const(256)
+MAX_BYTES = const(1024)  # a set of the whole sensor list fits
 INTERVAL_MIN_S = 0.05
 INTERVAL_MAX_S = 86400
-NAMES = ("interval", "reboot", "ping", "heartbeat")
+NAMES = ("interval", "reboot", "ping", "heartbeat", "set", "get")
+_KEY_MAX = const(40)
 
 
 class CommandError(Exception):
@@ -16,6 +17,7 @@ class CommandError(Exception):
 
 def parse(msg):
     # Returns (name, value, request_id); raises CommandError with a message for anything else.
+    # set's value is (key, value); get's is the key or None (the whole configuration).
     if type(msg) is str:
         msg = msg.encode()
     if len(msg) > MAX_BYTES:
@@ -44,6 +46,23 @@ def parse(msg):
             raise CommandError(
                 "interval needs a value in seconds from %s to %d" % (INTERVAL_MIN_S, INTERVAL_MAX_S)
             )
+    elif name == "set":
+        if "value" not in doc:
+            raise CommandError('set needs a "value" (null is a value: write it out)')
+        value = (_key(doc, True), value)
+    elif name == "get":
+        value = _key(doc, False)
     elif value is not None:
         raise CommandError("%s takes no value" % name)
     return name, value, req
+
+
+def _key(doc, required):
+    key = doc.get("key")
+    if key is None and not required:
+        return None
+    if type(key) is not str or not 0 < len(key) <= _KEY_MAX:
+        raise CommandError(
+            '"key" must name a setting as config.json does, e.g. "interval_s" or "mqtt.port"'
+        )
+    return key

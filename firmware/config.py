@@ -3,6 +3,7 @@
 # a broken or missing file means defaults. Nothing here raises on bad input.
 import json
 
+from firmware import atomic
 from firmware.log import why
 from firmware.payload import READING_MAX, reading_bound
 from firmware.sensors import sensor_keys
@@ -457,8 +458,7 @@ def check(path, value):
 def read_json(path, log, tag):
     # Returns the parsed file, or None with a message when it is missing or not JSON.
     try:
-        with open(path) as f:
-            return json.load(f)
+        return json.loads(atomic.read(path).decode())
     except OSError:
         log(tag, path + " not found; running on defaults")
     except (ValueError, RuntimeError, MemoryError) as e:

@@ -21,6 +21,8 @@ class Node:
             stats  # board facts for the heartbeat: uptime_s(), unix_time(), free_heap() ...
         )
         self.log = log
+        self.cfg = cfg  # the running configuration, as `get` answers it
+        self.config_path = "config.json"  # where `set` writes
         self.topics = session.topics
         self.qos = cfg["mqtt"]["qos"]
         self.interval_ms = int(cfg["interval_s"] * 1000)
@@ -143,10 +145,12 @@ class Node:
             self._event("error", False, str(e), None, now)
             return
         self.log("cmd", name if value is None else "%s %s" % (name, value))
-        if name == "interval" and value is not None:  # parse() guarantees it; pyright cannot see
-            self.interval_ms = int(value * 1000)
-            self.next_reading = self.clock.ticks_add(now, self.interval_ms)
-            self._event(name, True, "interval is now %s s" % value, req, now)
+        if name == "interval":
+            self._set(name, "interval_s", value, req, now)
+        elif name == "set" and isinstance(value, tuple):  # parse() guarantees it
+            self._set(name, value[0], value[1], req, now)
+        elif name == "get":
+            self._get(value, req, now)
         elif name == "ping":
             self._event(name, True, "pong", req, now)
         elif name == "heartbeat":
@@ -155,3 +159,62 @@ class Node:
         elif name == "reboot":
             self._event(name, True, "rebooting", req, now)
             self.reboot_requested = True
+
+    def _apply(self, key, value, now):
+        # What the running node can take at once (settings.NOW).
+        self.cfg[key] = value
+        if key == "interval_s":
+            self.interval_ms = int(value * 1000)
+            self.next_reading = self.clock.ticks_add(now, self.interval_ms)
+        elif key == "heartbeat_s":
+            self.heartbeat_ms = int(value * 1000)
+            self.next_heartbeat = self.clock.ticks_add(now, self.heartbeat_ms)
+
+    def _set(self, name, key, value, req, now):
+        # Checked by config.py's rules, written to config.json, applied now or at the next boot.
+        try:
+            from firmware import settings
+
+            try:
+                applied, reason = settings.store(key, value, self.log, self.config_path)
+            except settings.SettingError as e:
+                self._refuse(name, str(e), req, now)
+                return
+            finally:
+                from firmware.unload import drop
+
+                drop("settings", "config", "atomic")
+        except (OSError, MemoryError, ImportError) as e:
+            self._refuse(
+                name, "%s not saved: config.json could not be written (%r)" % (key, e), req, now
+            )
+            return
+        shown = value if type(value) not in (list, dict) else "(%d items)" % len(value)
+        if applied:
+            self._apply(key, value, now)
+            detail = "%s is now %s: applied now and saved in config.json" % (key, shown)
+        else:
+            detail = "%s = %s saved in config.json; applied after a reboot: %s" % (
+                key,
+                shown,
+                reason,
+            )
+        self.log("cmd", detail)
+        self._event(name, True, detail, req, now)
+
+    def _refuse(self, name, why, req, now):
+        self.command_errors += 1
+        self.log("cmd", "%s refused: %s" % (name, why))
+        self._event(name, False, why, req, now)
+
+    def _get(self, key, req, now):
+        value = self.cfg
+        if key is not None:
+            for part in key.split("."):
+                if type(value) is not dict or part not in value:
+                    self._refuse(
+                        "get", "no setting %r in the running configuration" % key, req, now
+                    )
+                    return
+                value = value[part]
+        self._event("get", True, value, req, now)

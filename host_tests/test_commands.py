@@ -36,9 +36,33 @@ def test_interval_with_seconds_in_range_is_accepted(seconds):
     assert parse(cmd(cmd="interval", value=seconds)) == ("interval", seconds, None)
 
 
-@pytest.mark.parametrize("name", ["reboot", "ping", "heartbeat"])
+@pytest.mark.parametrize("name", ["reboot", "ping", "heartbeat", "get"])
 def test_a_command_without_a_value_is_accepted(name):
     assert parse(cmd(cmd=name)) == (name, None, None)
+
+
+@pytest.mark.parametrize("value", [30, "text", None, [{"type": "sim", "name": "t"}], {"a": 1}])
+def test_set_takes_a_key_and_any_json_value(value):
+    assert parse(cmd(cmd="set", key="mqtt.port", value=value)) == (
+        "set",
+        ("mqtt.port", value),
+        None,
+    )
+
+
+def test_get_takes_an_optional_key():
+    assert parse(cmd(cmd="get", key="mqtt.port")) == ("get", "mqtt.port", None)
+
+
+@pytest.mark.parametrize("key", [None, "", 7, "k" * 41, ["interval_s"]])
+def test_set_without_a_key_naming_a_setting_is_refused(key):
+    assert refusal(cmd(cmd="set", key=key, value=1)).startswith('"key" must name a setting')
+
+
+def test_set_without_a_value_is_refused_rather_than_taken_as_null():
+    assert refusal(cmd(cmd="set", key="mqtt.host")) == (
+        'set needs a "value" (null is a value: write it out)'
+    )
 
 
 @pytest.mark.parametrize("req", ["abc-1", 7, 0, -3, "", "x" * 32, 10**31])
@@ -74,7 +98,7 @@ def test_text_and_bytes_give_the_same_command(text):
 
 def test_a_command_of_exactly_the_limit_is_accepted():
     msg = b'{"cmd": "ping"}'.ljust(MAX_BYTES)
-    assert len(msg) == 256
+    assert len(msg) == MAX_BYTES
     assert parse(msg) == ("ping", None, None)
 
 
@@ -108,7 +132,7 @@ def test_an_object_without_a_cmd_text_is_refused(msg):
 def test_an_unknown_command_is_refused_naming_it_and_listing_the_known_ones():
     assert (
         refusal(cmd(cmd="selfdestruct"))
-        == "unknown command 'selfdestruct'; known: interval, reboot, ping, heartbeat"
+        == "unknown command 'selfdestruct'; known: interval, reboot, ping, heartbeat, set, get"
     )
 
 
@@ -174,17 +198,17 @@ def test_a_bad_request_id_refuses_even_a_good_interval():
 
 def test_a_command_over_the_limit_is_refused_saying_its_size_and_the_limit():
     msg = b'{"cmd": "ping"}'.ljust(MAX_BYTES + 1)
-    assert refusal(msg) == "command of 257 bytes is over the 256-byte limit"
+    assert refusal(msg) == f"command of {MAX_BYTES + 1} bytes is over the {MAX_BYTES}-byte limit"
 
 
 def test_the_size_limit_is_checked_before_the_json():
-    assert refusal(b"\xff" * 1000) == "command of 1000 bytes is over the 256-byte limit"
+    assert refusal(b"\xff" * 2000) == f"command of 2000 bytes is over the {MAX_BYTES}-byte limit"
 
 
 def test_a_text_command_is_measured_in_utf8_bytes():
-    msg = '{"cmd": "ping", "id": null, "pad": "' + "é" * 200 + '"}'
+    msg = '{"cmd": "ping", "id": null, "pad": "' + "é" * 800 + '"}'
     assert len(msg) <= MAX_BYTES < len(msg.encode())
-    with pytest.raises(CommandError, match="bytes is over the 256-byte limit"):
+    with pytest.raises(CommandError, match=f"bytes is over the {MAX_BYTES}-byte limit"):
         parse(msg)
 
 
@@ -235,6 +259,10 @@ def check_outcome(msg):
     if name == "interval":
         assert type(value) in (int, float)
         assert 0.05 <= value <= 86400
+    elif name == "set":
+        assert type(value) is tuple and type(value[0]) is str and 0 < len(value[0]) <= 40
+    elif name == "get":
+        assert value is None or (type(value) is str and 0 < len(value) <= 40)
     else:
         assert value is None
     assert req is None or (type(req) in (str, int) and len(str(req)) <= 32)
@@ -270,10 +298,11 @@ def test_any_json_document_gives_a_command_or_a_command_error(doc):
     st.none() | st.text(max_size=32) | st.integers(-(10**31) + 1, 10**32 - 1),
 )
 def test_every_known_command_with_any_good_id_is_accepted(name, req):
-    value = 60 if name == "interval" else None
-    msg = json.dumps({"cmd": name, "value": value, "id": req}).encode()
+    value = 60 if name in ("interval", "set") else None
+    msg = json.dumps({"cmd": name, "key": "interval_s", "value": value, "id": req}).encode()
     assume(len(msg) <= MAX_BYTES)
-    assert parse(msg) == (name, value, req)
+    want = {"set": ("interval_s", 60), "get": "interval_s"}.get(name, value)
+    assert parse(msg) == (name, want, req)
 
 
 # --- the same on the real MicroPython runtime ------------------------------------------------

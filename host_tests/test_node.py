@@ -1,6 +1,8 @@
 """The node's step: schedule, sequence numbers, outbox through outages, heartbeat, commands."""
 
 import json
+import os
+import tempfile
 
 import pytest
 
@@ -82,7 +84,7 @@ def make_node(umqtt, clock, log, qos=1):
     transport = Transport(umqtt, T.device, "127.0.0.1", 1883, None, None, 30)
     session = Session(transport, T, 30, clock, Backoff(1000, 1000, lambda b: 0xFFFF), log, "b")
     sensors = FakeSensors()
-    return Node(
+    node = Node(
         cfg,
         clock,
         FakeWifi(),
@@ -93,6 +95,8 @@ def make_node(umqtt, clock, log, qos=1):
         FakeStats(),
         log,
     )
+    node.config_path = os.path.join(tempfile.mkdtemp(prefix="node-"), "config.json")
+    return node
 
 
 def run(node, clock, ms, step=100):
@@ -199,7 +203,7 @@ def test_interval_command_changes_the_rate_and_answers(node, clock, umqtt):
     assert sent(umqtt, "event")[-1] == {
         "event": "interval",
         "ok": True,
-        "detail": "interval is now 0.5 s",
+        "detail": "interval_s is now 0.5: applied now and saved in config.json",
         "id": 7,
     }
 
@@ -242,7 +246,7 @@ def test_an_oversized_command_is_refused_by_its_real_size(node, clock, umqtt):
     run(node, clock, 100)
     command(umqtt, b"x" * 2000)
     run(node, clock, 100)
-    assert sent(umqtt, "event")[-1]["detail"] == "command of 2000 bytes is over the 256-byte limit"
+    assert sent(umqtt, "event")[-1]["detail"] == "command of 2000 bytes is over the 1024-byte limit"
 
 
 def test_clock_is_synced_after_each_connect(node, clock, umqtt):
