@@ -51,20 +51,19 @@ def _known():
 
 
 def check(key, value):
-    # The validator's own message for the first problem with this value, or None.
-    parts = _path(key)
-    # The pair's other half at its far end: "heartbeat_s is shorter than interval_s" is advice
-    # the validator gives about two settings together, not a fault in this one.
-    doc = {"interval_s": 0.05, "heartbeat_s": 86400, "mqtt": {"host": "x"}}
-    if len(parts) == 1:
-        doc[key] = value
-    else:
-        doc[parts[0]] = {parts[1]: value} if parts[0] != "mqtt" else {"host": "x", parts[1]: value}
+    # The validator's own words for what is wrong with this value, or None.
+    _path(key)
+    if key == "mqtt.host" and value is None:
+        # Valid in a file, but sent over MQTT it would cut the node off from the sender for good.
+        return "mqtt.host = None would leave the node without a broker, unreachable to undo it"
+    if key != "sensors":
+        return config.check(key, value)
+    # The sensor list as a whole, by the same pass the boot makes over it.
     found = []
-    config.validate(doc, lambda tag, msg: found.append(msg))
+    config.validate({"sensors": value, "mqtt": {"host": "x"}}, lambda tag, msg: found.append(msg))
     for msg in found:
-        if msg.startswith(key + " ") or msg.startswith(key + "[") or msg.startswith(key + "."):
-            # "mqtt.port = 'x' is not ...; using 1883": the refusal keeps the value as it was
+        if msg.startswith("sensors"):
+            # "sensors[0].pin = 99 is not ...; sensor skipped": refused, nothing is skipped
             return msg.rsplit("; ", 1)[0]
     return None
 

@@ -98,11 +98,8 @@ def test_a_key_config_json_does_not_have_is_refused(node, clock, umqtt, key):
 
 def test_setting_no_broker_is_refused_since_it_would_cut_the_node_off(node, clock, umqtt):
     answer = ask(node, clock, umqtt, cmd="set", key="mqtt.host", value=None)
-    assert answer == {
-        "event": "set",
-        "ok": False,
-        "detail": "mqtt.host is not set: no broker to publish to",
-    }
+    assert answer["ok"] is False
+    assert answer["detail"].startswith("mqtt.host = None would leave the node without a broker")
 
 
 def test_a_heartbeat_shorter_than_the_interval_is_advice_not_a_refusal(node, clock, umqtt):
