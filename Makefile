@@ -20,6 +20,7 @@ SERIAL  ?=
 HEAP    ?=
 KEY     ?=
 VALUE   ?=
+UMQTT   ?=
 
 opt = $(if $($(1)),$(2) $($(1)))
 
@@ -33,7 +34,7 @@ help:
 	@echo "make listen     [BROKER=host:port] [DEVICE=id]: watch every node's readings"
 	@echo "make get        DEVICE=id [KEY=mqtt.port] [BROKER=]: a node's running settings"
 	@echo "make set        DEVICE=id KEY=interval_s VALUE=30 [BROKER=]: change one, kept in config.json"
-	@echo "make vboard     [BROKER=] [ID=] [BOARD=] [FS=] [SERIAL=] [HEAP=]: one virtual board"
+	@echo "make vboard     [BROKER=] [ID=] [BOARD=] [FS=] [SERIAL=] [HEAP=] [UMQTT=1.3.4..1.8.0]: one virtual board"
 	@echo "make lint | compile | bench | setup | clean"
 
 $(STAMP): requirements.txt
@@ -80,7 +81,7 @@ sim: setup
 
 vboard: setup
 	$(PY) -m tools.vboard $(call opt,BROKER,--broker) $(call opt,ID,--id) --board $(BOARD) \
-		$(call opt,FS,--fs) $(call opt,SERIAL,--serial) $(call opt,HEAP,--heap)
+		$(call opt,FS,--fs) $(call opt,SERIAL,--serial) $(call opt,HEAP,--heap) $(call opt,UMQTT,--umqtt)
 
 listen: $(STAMP)
 	$(PY) -m tools.listen $(call opt,BROKER,--broker) $(call opt,DEVICE,--device)

@@ -21,13 +21,23 @@ def _randbits(n):
 
 
 def _ca_data(board, path):
+    # The CA certificate as DER, None without a ca_file, or False when the file named cannot be
+    # used: then the board does not connect at all rather than trust any server.
     if not path:
         return None
+    from firmware.cert import der
+
     try:
-        return board.read_file(path)
+        return der(board.read_file(path))
     except OSError:
-        log("mqtt", "ca_file %r not found on the board; TLS without server verification" % path)
-        return None
+        problem = "not found on the board"
+    except ValueError as e:
+        problem = str(e)
+    log(
+        "mqtt",
+        "ca_file %r: %s; not connecting until it is fixed (make provision)" % (path, problem),
+    )
+    return False
 
 
 def _load_config():
@@ -72,16 +82,17 @@ def _wire(board, cfg, secrets):
 
     import umqtt.simple
 
+    ca = _ca_data(board, mq["ca_file"]) if mq["tls"] else None
     transport = Transport(
         umqtt.simple,
         device,
-        mq["host"],
+        mq["host"] if ca is not False else None,
         mq["port"],
         secrets["mqtt"]["user"],
         secrets["mqtt"]["password"],
         mq["keepalive"],
         mq["tls"],
-        _ca_data(board, mq["ca_file"]),
+        ca,
         timeout_for(mq["keepalive"]),
     )
     where = "%s:%d" % (mq["host"], mq["port"])

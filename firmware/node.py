@@ -127,6 +127,7 @@ class Node:
             self.outbox.dropped,
             self.session.reconnects,
             self.sensors.errors + self.command_errors + self.session.commands_lost,
+            self.session.transport.security,
         )
         self.session.publish(self.topics.heartbeat, msg, False, 0, now)
         # `online` again, retained: a broker that published an old connection's will late (amqtt

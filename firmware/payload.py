@@ -123,7 +123,18 @@ class ReadingEncoder:
 
 
 def heartbeat(
-    uptime_s, rssi, free_heap, reset_cause, version, ip, sent, buffered, dropped, reconnects, errors
+    uptime_s,
+    rssi,
+    free_heap,
+    reset_cause,
+    version,
+    ip,
+    sent,
+    buffered,
+    dropped,
+    reconnects,
+    errors,
+    tls="off",
 ):
     return json.dumps(
         {
@@ -138,6 +149,7 @@ def heartbeat(
             "dropped": dropped,
             "reconnects": reconnects,
             "errors": errors,
+            "tls": tls,  # off, verified (against mqtt.ca_file) or unverified
         }
     )
 

@@ -92,15 +92,25 @@ class Session:
         except Exception as e:
             self.transport.close()
             why = self.transport.describe(e)
-            self._retry(now, why if why.startswith("refused") else "unreachable (%s)" % why)
+            if not (why.startswith("refused") or why.startswith("TLS")):
+                why = "unreachable (%s)" % why
+            self._retry(now, why)
             return False
         self.online = True
         self.connects += 1
         self.backoff.reset()
         self.last_ping = now
         self.ping_outstanding = False
-        self.log("mqtt", "connected to %s as %s" % (self.where, self.topics.device))
+        self.log("mqtt", "connected to %s as %s%s" % (self.where, self.topics.device, self._tls()))
         return True
+
+    def _tls(self):
+        security = self.transport.security
+        if security == "off":
+            return ""
+        if security == "verified":
+            return " over TLS, certificate verified"
+        return " over TLS, unverified: no mqtt.ca_file, so any server is believed"
 
     def _subscribe(self, client):
         # A broker whose access rules deny the command topic answers SUBACK 0x80 (umqtt raises
@@ -133,6 +143,8 @@ class Session:
         # True once the broker has it (QoS 1: PUBACK seen); False, with the link dropped, if not.
         if not self.online:
             return False
+        if type(msg) is str:  # JSON from payload.py: umqtt counts len(), so it must get bytes
+            msg = msg.encode()
         try:
             self.transport.client.publish(topic, msg, retain, qos)
             self.transport.flush()

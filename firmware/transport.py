@@ -5,6 +5,9 @@
 # QoS 1 publish on a dead link would wait for PUBACK forever. The socket is therefore wrapped:
 # "blocking" means "blocking up to timeout_s", and every byte read marks the link as alive,
 # which is how a PINGRESP (that check_msg() reports as None, like silence) is noticed.
+#
+# umqtt sizes packets with len(), so everything handed to it is bytes: a str with a non-ASCII
+# character would go out with a wrong length and the broker would drop the link.
 from micropython import const
 
 REFUSALS = {
@@ -31,14 +34,17 @@ def refusal(code):
 class WatchedSocket:
     # Writes are gathered and sent as one segment before the next read: umqtt writes a PUBLISH
     # in four or five pieces, and Nagle's algorithm against the broker's delayed ACK held each
-    # QoS 1 publish back by ~40 ms.
-    def __init__(self, sock, timeout_s):
+    # QoS 1 publish back by ~40 ms. `sock` is what umqtt reads and writes (a TLS socket over
+    # TLS); timeouts go to `raw`, the TCP socket under it: MicroPython's TLS socket has no
+    # settimeout(), and its reads wait on the TCP socket's timeout.
+    def __init__(self, sock, timeout_s, raw=None):
         self.sock = sock
+        self.raw = raw = sock if raw is None else raw
         self.timeout_s = timeout_s
         self.rx = False  # set by any byte received; the session clears it when it pings
         self.out = bytearray(_OUT_MAX)
         self.fill = 0
-        sock.settimeout(timeout_s)
+        raw.settimeout(timeout_s)
 
     def flush(self):
         if self.fill:
@@ -82,10 +88,10 @@ class WatchedSocket:
         return n
 
     def setblocking(self, flag):
-        self.sock.settimeout(self.timeout_s if flag else 0)
+        self.raw.settimeout(self.timeout_s if flag else 0)
 
     def settimeout(self, t):
-        self.sock.settimeout(self.timeout_s if t is None else t)
+        self.raw.settimeout(self.timeout_s if t is None else t)
 
     def close(self):
         try:
@@ -96,31 +102,45 @@ class WatchedSocket:
 
 
 class _TimedSockets:
-    # Stands in for the socket module inside a umqtt.simple whose connect() takes no timeout, so
-    # that connecting to a broker that accepts TCP but never answers cannot hang the board.
+    # Stands in for the socket module inside umqtt.simple: every socket it makes gets the timeout
+    # at once (1.3.4 and 1.4.0 take none, so a broker that accepts TCP but never answers would
+    # hang the board, TLS handshake included), and the last one is kept: under TLS it is the
+    # only handle on the TCP socket, which the timeouts must go to.
     def __init__(self, real, timeout_s):
         self.real = real
         self.timeout_s = timeout_s
+        self.last = None
 
     def socket(self, *args):
         s = self.real.socket(*args)
         s.settimeout(self.timeout_s)
+        self.last = s
         return s
 
     def getaddrinfo(self, *args):
         return self.real.getaddrinfo(*args)
 
 
-def _tls_context(ca_data):
+def _tls_setup(client, host, ca_data):
+    # Sets TLS up the way each umqtt.simple takes it, verifying on all of them: 1.4.0 and later
+    # wrap the socket with the SSLContext in `ssl`; 1.3.4 only tests `ssl` for truth and calls
+    # ussl.wrap_socket(sock, **ssl_params), whose cert_reqs defaults to CERT_NONE, so the
+    # parameters must ask for verification themselves. (1.6.0 and later also keep ssl_params,
+    # but use them only when `ssl` is True, which it never is here: no attribute tells the
+    # versions apart, and none needs to.)
     import ssl
 
+    mode = ssl.CERT_REQUIRED if ca_data else ssl.CERT_NONE
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if ca_data:
         ctx.load_verify_locations(cadata=ca_data)
-        ctx.verify_mode = ssl.CERT_REQUIRED
-    else:
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
+    ctx.verify_mode = mode
+    client.ssl = ctx
+    client.ssl_params = {"server_hostname": host, "cert_reqs": mode, "cadata": ca_data}
+
+
+def _b(text):
+    return text if text is None else text.encode()
 
 
 class Transport:
@@ -138,33 +158,35 @@ class Transport:
         timeout_s=DEFAULT_TIMEOUT_S,
     ):
         self.umqtt = umqtt  # the umqtt.simple module, whichever version the board has
-        self.args = (client_id, host, port, user, password, keepalive)
+        self.args = (_b(client_id), host, port, _b(user), _b(password), keepalive)
         self.host = host
         self.tls = tls
-        self.ca_data = ca_data  # the CA certificate's bytes, read from the board by the caller
+        self.ca_data = ca_data  # the CA certificate as DER (firmware/cert.py), or None
         self.timeout_s = timeout_s
         self.client = None
         self.sock = None
-        self.connect_takes_timeout = True  # umqtt.simple 1.6.0 and later
+        self.sockets = None  # the socket module umqtt sees, once open() has put it there
+        self.connect_takes_timeout = True  # umqtt.simple 1.5.0 and later
+
+    @property
+    def security(self):
+        # What the link is, for the console and the heartbeat.
+        if not self.tls:
+            return "off"
+        return "verified" if self.ca_data else "unverified"
 
     def _make_client(self):
         c = self.umqtt.MQTTClient(*self.args)
         if self.tls:
-            host = self.host
-            if hasattr(c, "ssl_params"):
-                # 1.3.x: a flag plus keyword arguments for ussl.wrap_socket
-                c.ssl = True
-                c.ssl_params = {"server_hostname": host}
-                if self.ca_data:
-                    c.ssl_params["cadata"] = self.ca_data
-            else:
-                c.ssl = _tls_context(self.ca_data)
+            _tls_setup(c, self.host, self.ca_data)
         return c
 
     def open(self, will_topic, will_msg, on_message):
         # Connects and returns the CONNACK's session-present flag; raises OSError, or
         # MQTTException with the refusal code, or whatever a confused umqtt asserts.
         self.close()
+        if self.sockets is None:
+            self.sockets = self.umqtt.socket = _TimedSockets(self.umqtt.socket, self.timeout_s)
         c = self._make_client()
         c.set_last_will(will_topic, will_msg, True, 1)
         c.set_callback(on_message)
@@ -173,12 +195,11 @@ class Transport:
         if self.connect_takes_timeout:
             try:
                 present = c.connect(True, self.timeout_s)
-            except TypeError:
+            except TypeError:  # 1.3.4 and 1.4.0: the sockets' own timeout bounds the connect
                 self.connect_takes_timeout = False
-                self.umqtt.socket = _TimedSockets(self.umqtt.socket, self.timeout_s)
         if not self.connect_takes_timeout:
             present = c.connect(True)
-        self.sock = WatchedSocket(c.sock, self.timeout_s)
+        self.sock = WatchedSocket(c.sock, self.timeout_s, self.sockets.last)
         c.sock = self.sock
         return present
 
@@ -210,10 +231,15 @@ class Transport:
             self.sock = None
 
     def describe(self, e):
-        # A short reason for a console line: the CONNACK refusal by name, else the errno's name.
+        # A short reason for a console line: the CONNACK refusal by name, a certificate the
+        # TLS handshake did not accept, else the errno's name.
         args = e.args
         if isinstance(e, self.umqtt.MQTTException) and args and type(args[0]) is int:
             return "refused: " + refusal(args[0])
+        if self.tls and isinstance(e, ValueError) and args and type(args[0]) is str:
+            # mbedtls's verify report, e.g. "The certificate is not correctly signed by the
+            # trusted CA", or "... Common Name (CN) does not match with the expected CN"
+            return "TLS: certificate not trusted (%s)" % args[0].strip()
         if isinstance(e, OSError) and args:
             return errno_name(args[0])
         return "%s %s" % (type(e).__name__, args[0] if args else "")

@@ -84,7 +84,9 @@ def test_large_floats_stay_valid_json():
 
 
 def test_heartbeat_carries_every_contract_field():
-    doc = json.loads(heartbeat(61, -55, 120000, "power-on", "0.1.0", "10.0.0.5", 6, 0, 0, 1, 2))
+    doc = json.loads(
+        heartbeat(61, -55, 120000, "power-on", "0.1.0", "10.0.0.5", 6, 0, 0, 1, 2, "unverified")
+    )
     assert sorted(doc) == sorted(
         [
             "uptime_s",
@@ -98,6 +100,7 @@ def test_heartbeat_carries_every_contract_field():
             "dropped",
             "reconnects",
             "errors",
+            "tls",
         ]
     )
     assert doc == {
@@ -112,6 +115,7 @@ def test_heartbeat_carries_every_contract_field():
         "dropped": 0,
         "reconnects": 1,
         "errors": 2,
+        "tls": "unverified",
     }
 
 

@@ -61,9 +61,17 @@ def test_a_subscription_that_fails_otherwise_drops_the_connection(make, clock, u
     assert not s.online and "retry in" in log.text()
 
 
-def test_client_id_is_the_device_id_with_login_and_keepalive(make, clock, umqtt):
+def test_client_id_and_login_go_to_umqtt_as_bytes_with_the_keepalive(make, clock, umqtt):
     make(keepalive=20).poll(clock.now)
-    assert umqtt.broker.clients[0].args == ("esp32-a1b2c3", "127.0.0.1", 1883, "user", "pw", 20)
+    assert umqtt.broker.clients[0].args == (b"esp32-a1b2c3", "127.0.0.1", 1883, b"user", b"pw", 20)
+
+
+def test_text_payloads_reach_umqtt_as_their_utf8_bytes(make, clock, umqtt):
+    s = make()
+    s.poll(clock.now)
+    s.publish(T.event, '{"detail": "21.5 °C, café"}', False, 0, clock.now)
+    topic, msg, _, _ = umqtt.broker.published[-1]
+    assert type(msg) is bytes and msg == '{"detail": "21.5 °C, café"}'.encode()
 
 
 def test_socket_gets_a_timeout_so_no_call_blocks_forever(make, clock, umqtt):
@@ -228,21 +236,6 @@ def test_umqtt_without_connect_timeout_gets_timed_sockets(umqtt, clock, log):
     finally:
         umqtt.MQTTClient = Legacy.__bases__[0]
         umqtt.socket = umqtt.socket.real if hasattr(umqtt.socket, "real") else umqtt.socket
-
-
-def test_tls_on_umqtt_1_3_passes_server_hostname_and_ca(umqtt):
-    class Old(umqtt.MQTTClient):
-        def __init__(self, *args):
-            super().__init__(*args)
-            self.ssl_params = {}
-
-    umqtt.MQTTClient = Old
-    try:
-        t = Transport(umqtt, "id", "broker.lan", 8883, None, None, 30, True, b"CA")
-        c = t._make_client()
-        assert (c.ssl, c.ssl_params) == (True, {"server_hostname": "broker.lan", "cadata": b"CA"})
-    finally:
-        umqtt.MQTTClient = Old.__bases__[0]
 
 
 @pytest.mark.parametrize(("keepalive", "timeout"), [(5, 2), (10, 3), (30, 5), (600, 5)])

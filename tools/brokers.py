@@ -9,6 +9,12 @@ Each broker runs as a child process with a throw-away config in a temporary dire
 one listener on 127.0.0.1:<free port>, anonymous clients allowed, no persistence.
 `start()` returns only once the broker answers an MQTT CONNECT with a CONNACK.
 
+Mosquitto can also be a TLS listener (`tls=TlsFiles(cert, key)`), require a login
+(`passwords={"user": "password"}`, hashed into its password file with mosquitto_passwd) and
+apply access rules (`acl=` the text of an acl_file):
+
+    with Broker("mosquitto", tls=TlsFiles(cert, key), passwords={"node": "pw"}, acl=rules):
+
     python -m tools.brokers [--kind auto|mosquitto|amqtt]   # run one until Ctrl-C
 """
 
@@ -20,10 +26,12 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -71,6 +79,14 @@ _AMQTT_MAIN = "from amqtt.scripts.broker_script import main\nmain()\n"
 _running: set[Broker] = set()
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """The server's certificate chain and private key, PEM, for a TLS listener."""
+
+    certfile: Path
+    keyfile: Path
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -107,10 +123,27 @@ def resolve_kind(kind: str) -> str:
     return kind
 
 
-def mosquitto_config(port: int) -> str:
+def mosquitto_config(
+    port: int,
+    tls: TlsFiles | None = None,
+    password_file: Path | None = None,
+    acl_file: Path | None = None,
+) -> str:
+    extra = ""
+    if tls is not None:
+        extra += f"certfile {tls.certfile}\nkeyfile {tls.keyfile}\n"
+    if password_file is not None:
+        extra += f"password_file {password_file}\n"
+    if acl_file is not None:
+        extra += f"acl_file {acl_file}\n"
+    if extra and os.geteuid() == 0:
+        # Started as root (CI), Mosquitto would switch to its own user, which cannot read the
+        # password file, the ACL or the key in this private temporary folder.
+        extra += "user root\n"
     return (
         f"listener {port} {HOST}\n"
-        "allow_anonymous true\n"
+        + extra
+        + f"allow_anonymous {'false' if password_file else 'true'}\n"
         "persistence false\n"
         "log_dest stderr\n"
         "log_type error\n"
@@ -134,33 +167,58 @@ def amqtt_config(port: int) -> str:
 
 def mqtt_ping(host: str, port: int, timeout: float = 1.0) -> bool:
     """True when host:port accepts TCP and answers an MQTT CONNECT with an accepting CONNACK."""
+    return connack(host, port, timeout) == _CONNACK_ACCEPTED
+
+
+def connack(host: str, port: int, timeout: float = 1.0, *, tls: bool = False) -> bytes | None:
+    """The CONNACK host:port answers an anonymous MQTT CONNECT with (over TLS, not verifying
+    the server: this only asks whether it is up), or None when it does not answer one."""
     try:
-        with socket.create_connection((host, port), timeout=timeout) as s:
+        with socket.create_connection((host, port), timeout=timeout) as raw:
+            s: socket.socket | ssl.SSLSocket = raw
+            if tls:
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+                s = ctx.wrap_socket(raw)
             s.sendall(_CONNECT)
             reply = b""
             while len(reply) < len(_CONNACK_ACCEPTED):
                 chunk = s.recv(len(_CONNACK_ACCEPTED) - len(reply))
                 if not chunk:
-                    return False
+                    return None
                 reply += chunk
-            if reply != _CONNACK_ACCEPTED:
-                return False
-            s.sendall(_DISCONNECT)
-            return True
+            if reply[:2] != _CONNACK_ACCEPTED[:2]:
+                return None
+            if reply == _CONNACK_ACCEPTED:
+                s.sendall(_DISCONNECT)
+            return reply
     except OSError:
-        return False
+        return None
 
 
 class Broker:
     """One MQTT broker process on 127.0.0.1; a context manager that stops it on exit."""
 
     def __init__(
-        self, kind: str = "auto", *, port: int | None = None, amqtt_keepalive_fix: bool = True
+        self,
+        kind: str = "auto",
+        *,
+        port: int | None = None,
+        amqtt_keepalive_fix: bool = True,
+        tls: TlsFiles | None = None,
+        passwords: dict[str, str] | None = None,
+        acl: str | None = None,
     ) -> None:
         self.kind = resolve_kind(kind)
+        if self.kind != "mosquitto" and (tls or passwords or acl):
+            raise ValueError("broker: TLS, passwords and access rules are Mosquitto's here")
         self.host = HOST
         self.port = port if port is not None else free_port()
         self.amqtt_keepalive_fix = amqtt_keepalive_fix
+        self.tls = tls
+        self.passwords = passwords
+        self.acl = acl
         self._proc: subprocess.Popen[bytes] | None = None
         self._dir: tempfile.TemporaryDirectory[str] | None = None
 
@@ -213,7 +271,12 @@ class Broker:
             self._dir = tempfile.TemporaryDirectory(prefix=f"sensornode-{self.kind}-")
         workdir = Path(self._dir.name)
         config = workdir / ("mosquitto.conf" if self.kind == "mosquitto" else "amqtt.yaml")
-        text = mosquitto_config(self.port) if self.kind == "mosquitto" else amqtt_config(self.port)
+        if self.kind == "mosquitto":
+            text = mosquitto_config(
+                self.port, self.tls, self._password_file(workdir), self._acl_file(workdir)
+            )
+        else:
+            text = amqtt_config(self.port)
         config.write_text(text)
         with open(self._stderr_path, "ab") as err:
             self._proc = subprocess.Popen(
@@ -228,7 +291,7 @@ class Broker:
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 break
-            if mqtt_ping(self.host, self.port):
+            if connack(self.host, self.port, tls=self.tls is not None) is not None:
                 return
             time.sleep(0.05)
         code = self._proc.poll()
@@ -238,6 +301,24 @@ class Broker:
         raise RuntimeError(
             f"broker: {self.kind} on {self.address} {state}; its last output:\n{tail}"
         )
+
+    def _password_file(self, workdir: Path) -> Path | None:
+        if self.passwords is None:
+            return None
+        path = workdir / "passwords"
+        path.write_text("".join(f"{user}:{pw}\n" for user, pw in self.passwords.items()))
+        path.chmod(0o600)
+        # -U hashes the file in place: Mosquitto reads only hashed passwords
+        subprocess.run(["mosquitto_passwd", "-U", str(path)], check=True, capture_output=True)
+        return path
+
+    def _acl_file(self, workdir: Path) -> Path | None:
+        if self.acl is None:
+            return None
+        path = workdir / "acl"
+        path.write_text(self.acl)
+        path.chmod(0o600)
+        return path
 
     def stop(self, *, keep_log: bool = False) -> None:
         """SIGTERM, then SIGKILL after 3 s; safe to call at any time, any number of times."""

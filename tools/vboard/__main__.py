@@ -1,12 +1,15 @@
 """Run one virtual board in the foreground, its console on the terminal, until Ctrl-C.
 
     python -m tools.vboard [--broker host:port] [--id hex] [--board esp32|picow] [--fs dir]
-                           [--heap size] [--serial path]
+                           [--heap size] [--serial path] [--umqtt VERSION]
 
 Without --broker a broker is started for the board (Mosquitto if installed, else amqtt).
-With --serial the board has a USB serial port at `path` (a symlink to a pty, gone when the board
-stops) with the REPL on it: `mpremote connect path ...` works as with a board. An empty or new
---fs folder is a freshly erased board: no boot.py or main.py, straight to the REPL.
+--umqtt gives the board another umqtt.simple than the package index's 1.3.4: any version a
+board can have (1.3.4 to 1.8.0), from ../shared/umqtt-simple beside the repository; with 1.3.4
+the board also has `ussl`, as MicroPython 1.22 does. With --serial the board has a USB serial
+port at `path` (a symlink to a pty, gone when the board stops) with the REPL on it: `mpremote
+connect path ...` works as with a board. An empty or new --fs folder is a freshly erased board:
+no boot.py or main.py, straight to the REPL.
 """
 
 from __future__ import annotations
@@ -63,6 +66,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="where the board's serial port appears (a symlink to a pty): the REPL, for "
         "mpremote connect PATH",
     )
+    parser.add_argument(
+        "--umqtt",
+        choices=layout.UMQTT_VERSIONS,
+        help="the umqtt.simple version the board has, from ../shared/umqtt-simple (default: "
+        "the package index's 1.3.4, fetched at setup)",
+    )
     return parser.parse_args(argv)
 
 
@@ -78,6 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     # below stop the board and the broker, nothing is orphaned.
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: sys.exit(0))
+    try:
+        layout.umqtt_dir(args.umqtt)
+    except FileNotFoundError as e:
+        print(e, file=sys.stderr)
+        return 2
     with contextlib.ExitStack() as stack:
         broker = args.broker
         if broker is None and args.fs is None:
@@ -94,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             heap=args.heap,
             echo=True,
             serial=args.serial,
+            umqtt=args.umqtt,
         )
         print(f"vboard: {board.device_id} powering on; Ctrl-C stops it", flush=True)
         try:

@@ -20,6 +20,13 @@ from tools import fetch_umqtt
 
 ROOT = Path(__file__).resolve().parents[2]
 UMQTT_DIR = fetch_umqtt.DEFAULT_OUT  # where `python -m tools.fetch_umqtt` writes umqtt/simple.py
+# Every umqtt.simple a board can have, as micropython-lib published them, beside the repository
+# when it is checked out with its shared folder (never copied into it).
+SHARED_UMQTT = ROOT.parent / "shared" / "umqtt-simple"
+UMQTT_VERSIONS = ("1.3.4", "1.4.0", "1.5.0", "1.6.0", "1.7.0", "1.7.1", "1.8.0")
+# MicroPython 1.22, the last to freeze umqtt.simple 1.3.4, is also the last whose ssl module can
+# be imported as `ussl`, which that umqtt needs for TLS.
+USSL_UMQTT = "1.3.4"
 BOARDS = ("esp32", "picow")
 
 # One network in the simulated air, and the board's secrets.json knowing it.
@@ -53,6 +60,31 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def umqtt_dir(version: str | None) -> Path:
+    """Where that umqtt.simple version's umqtt/ folder is: None is the package index's 1.3.4
+    (build/umqtt); any other version comes from ../shared. FileNotFoundError saying why not."""
+    if version is None:
+        return UMQTT_DIR
+    if version not in UMQTT_VERSIONS:
+        raise ValueError(
+            f"vboard: umqtt.simple {version!r} is not one a board can have: "
+            + ", ".join(UMQTT_VERSIONS)
+        )
+    found = SHARED_UMQTT / version
+    if not (found / "umqtt" / "simple.py").is_file():
+        raise FileNotFoundError(
+            f"vboard: umqtt.simple {version} needs {found}/umqtt/simple.py, a folder beside this"
+            " repository that a plain clone does not have; without it only the package index's"
+            f" {fetch_umqtt.VERSION} (the default) runs"
+        )
+    return found
+
+
+def has_ussl(version: str | None) -> bool:
+    """Whether a board with this umqtt.simple (None: the index's) has `ussl` (MicroPython 1.22)."""
+    return (version or fetch_umqtt.VERSION) == USSL_UMQTT
 
 
 def umqtt_source(umqtt_dir: Path = UMQTT_DIR) -> Path:

@@ -64,6 +64,7 @@ def board_env(
     frozen: Path | None,
     control: Path,
     *,
+    ussl: bool = False,
     cause: str = "pwron",
     supervisor_port: int | None = None,
     boot: int = 0,
@@ -80,6 +81,7 @@ def board_env(
     and stdout are the serial port (the REPL runs on them, the filesystem is mounted at /);
     soft: this start is a soft reset (cause stays the last hardware reset's); repl: the REPL
     mode the start is in, friendly (boot.py, main.py, then the REPL) or raw (main.py skipped).
+    ussl: the board has `ussl`, as MicroPython 1.22 (with umqtt.simple 1.3.4) has.
     """
     env = dict(os.environ)
     env.update(
@@ -97,6 +99,7 @@ def board_env(
         VBOARD_EVENTS=events,
         VBOARD_FS=str(fs),
         VBOARD_FROZEN=str(frozen or ""),
+        VBOARD_USSL="1" if ussl else "",
     )
     return env
 
@@ -116,7 +119,7 @@ class VirtualBoard:
         echo: bool = False,
         prefix: bool = False,
         micropython: Path = MICROPYTHON,
-        umqtt_dir: Path = layout.UMQTT_DIR,
+        umqtt: str | None = None,
         serial: Path | None = None,
     ) -> None:
         """A board that is not yet powered; start() flashes it (when fs is None) and runs it.
@@ -129,6 +132,8 @@ class VirtualBoard:
         serial port appears (a symlink to a pty) from start() to stop(): the REPL runs on it,
         mpremote talks to it, and the board's filesystem is mounted at / (see
         tools/vboard/bsp/_repl.py); the console lines are then what the port carries.
+        umqtt: the umqtt.simple version the board has (layout.UMQTT_VERSIONS, from ../shared),
+        frozen on the ESP32 and in /lib on the Pico W; None: the package index's 1.3.4.
         """
         if board not in layout.BOARDS:
             raise ValueError(f"vboard: board must be one of {', '.join(layout.BOARDS)}")
@@ -160,6 +165,8 @@ class VirtualBoard:
             self._layout_config = layout.merge(layout.default_config(broker), config or {})
         else:
             self.fs = fs.resolve()
+        umqtt_dir = layout.umqtt_dir(umqtt)
+        self.umqtt = umqtt
         self._frozen = layout.frozen_dir(board, umqtt_dir)
         self._umqtt_dir = umqtt_dir
         self.switches = Switches(workdir / "control.json", layout.DEFAULT_AIR)
@@ -479,6 +486,7 @@ class VirtualBoard:
             self.fs,
             self._frozen,
             self.switches.path,
+            ussl=layout.has_ussl(self.umqtt),
             cause=self._cause,
             supervisor_port=self._udp.getsockname()[1],
             boot=self._boot,

@@ -4,8 +4,6 @@ A test scripts the broker through Broker: refuse the next connect, fail the next
 deliver messages, or go silent (no byte ever comes back, as on a half-open link).
 """
 
-import socket  # noqa: F401  (transport.py swaps this attribute on old umqtt versions)
-
 
 class MQTTException(Exception):
     pass
@@ -57,10 +55,34 @@ class FakeSocket:
         self.closed = True
 
 
+class _Sockets:
+    """The socket module as umqtt sees it (transport.py puts a stand-in in its place)."""
+
+    def socket(self, *args):
+        return FakeSocket()
+
+    def getaddrinfo(self, host, port):
+        return [(2, 1, 0, "", (host, port))]
+
+
+socket = _Sockets()
+
+
 class MQTTClient:
-    def __init__(self, client_id, server, port=0, user=None, password=None, keepalive=0, ssl=None):
+    def __init__(
+        self,
+        client_id,
+        server,
+        port=0,
+        user=None,
+        password=None,
+        keepalive=0,
+        ssl=None,
+        ssl_params=None,
+    ):
         self.args = (client_id, server, port, user, password, keepalive)
         self.ssl = ssl
+        self.ssl_params = ssl_params or {}
         self.sock = None
         self.cb = None
         self.will = None
@@ -75,7 +97,7 @@ class MQTTClient:
     def connect(self, clean_session=True, timeout=None):
         if broker.connect_error is not None:
             raise broker.connect_error
-        self.sock = self.raw = FakeSocket()  # the firmware may wrap sock; raw is the wire
+        self.sock = self.raw = socket.socket()  # the firmware may wrap sock; raw is the wire
         self.connect_timeout = timeout
         return 0
 
@@ -92,7 +114,7 @@ class MQTTClient:
         if broker.publish_error is not None:
             raise broker.publish_error
         broker.published.append(
-            (_text(topic), msg.encode() if isinstance(msg, str) else bytes(msg), retain, qos)
+            (_text(topic), msg if isinstance(msg, str) else bytes(msg), retain, qos)
         )
 
     def subscribe(self, topic, qos=0):

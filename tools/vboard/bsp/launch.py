@@ -4,6 +4,7 @@
 # REPL. Paths come from the environment:
 #   VBOARD_FS      the board's filesystem root (becomes the working directory, as / on the board)
 #   VBOARD_FROZEN  modules frozen into the firmware (umqtt on the ESP32), or empty
+#   VBOARD_USSL    "1": the board is a MicroPython 1.22 one and has `ussl` (bsp/mpy122/)
 #   VBOARD_SERIAL  "1": stdin/stdout are the board's serial port (bsp/_repl.py runs the REPL on
 #                  it) and the board's filesystem is mounted at /, as on a board, so nothing that
 #                  comes in over the port reaches the host's files
@@ -83,10 +84,11 @@ def setup():
     bsp = sys.path[0]  # this script's folder: the board support shadows the port's modules
     fs = os.getenv("VBOARD_FS") or os.getcwd()
     frozen = os.getenv("VBOARD_FROZEN")
+    mpy122 = [bsp + "/mpy122"] if os.getenv("VBOARD_USSL") else []
     proxy = _BoardSys()
     if _vboard.SERIAL:
-        sys.path[:] = [bsp] + ([frozen] if frozen else [])
-        for name in _BSP + (_vboard.PLATFORM,):
+        sys.path[:] = [bsp] + mpy122 + ([frozen] if frozen else [])
+        for name in _BSP + (_vboard.PLATFORM,) + (("ussl",) if mpy122 else ()):
             __import__(name)
         if frozen:
             __import__("umqtt.simple")  # frozen into the firmware: importable from anywhere
@@ -100,7 +102,7 @@ def setup():
         sys.modules["micropython"] = _BoardMicropython()
     else:
         # The board's own order ('' then .frozen then /lib): frozen modules shadow /lib ones.
-        path = [bsp, fs, ".frozen"]
+        path = [bsp] + mpy122 + [fs, ".frozen"]
         if frozen:
             path.append(frozen)
         path.append(fs + "/lib")
