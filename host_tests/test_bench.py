@@ -1,113 +1,216 @@
-"""The benchmark (tools/bench.py): what it computes on the host, and a smoke run with tiny counts
-on the virtual board that checks build/bench.json's shape. No figure is held to a target here:
-timings on a shared machine are not a test's business.
-"""
+"""The benchmark (tools/bench*.py): what it computes on the host, fast. The figures themselves
+come from `make bench`, a target of its own: no figure is held to a target here."""
 
 from __future__ import annotations
 
-import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tools import bench
+from tools import bench, bench_boards, bench_live, bench_measure, bench_report, bench_scripts
+from tools.bench_extras import EXTRAS, Extra
 from tools.vboard import layout
 from tools.vboard.supervisor import MICROPYTHON
-
-SENSORNODE_KEYS = {
-    "resident_heap_bytes": int,
-    "alloc_per_cycle_bytes": (int, float),
-    "cpu_us_per_cycle": (int, float),
-    "wire_bytes_per_reading": int,
-    "first_reading_ms": int,
-    "recover_s": (int, float),
-    "lost_readings": int,
-    "min_heapsize_bytes": int,
-    "mpy_bytes": dict,
-}
-BARE_KEYS = {k: v for k, v in SENSORNODE_KEYS.items() if k not in ("recover_s", "lost_readings")}
-FLEET_KEYS = {
-    "boards": int,
-    "rate_hz": (int, float),
-    "seconds": (int, float),
-    "sent": int,
-    "received": int,
-}
 
 
 def test_publish_packet_counts_header_length_topic_packet_id_and_payload() -> None:
     # 0x32, remaining length 2 + 5 + 2 + 10 = 19 in one byte: 21 bytes in all
-    assert bench.publish_packet_bytes(5, 10) == 21
+    assert bench_live.publish_packet_bytes(5, 10) == 21
 
 
 def test_publish_packet_at_qos_0_has_no_packet_id() -> None:
-    assert bench.publish_packet_bytes(5, 10, qos=0) == 19
+    assert bench_live.publish_packet_bytes(5, 10, qos=0) == 19
 
 
 def test_publish_packet_remaining_length_takes_two_bytes_from_128() -> None:
-    assert bench.publish_packet_bytes(20, 104) == 1 + 2 + 128
-    assert bench.publish_packet_bytes(20, 103) == 1 + 1 + 127
+    assert bench_live.publish_packet_bytes(20, 104) == 1 + 2 + 128
+    assert bench_live.publish_packet_bytes(20, 103) == 1 + 1 + 127
 
 
 def test_bare_loop_publishes_at_sensornodes_default_qos() -> None:
     from firmware import config
 
-    assert config.DEFAULTS["mqtt"]["qos"] == bench.QOS
-    assert "publish(self.topic, self.reading(), False, 1)" in bench.BARE_LOOP.read_text()
+    assert config.DEFAULTS["mqtt"]["qos"] == bench_boards.QOS
+    assert "publish(self.topic, self.reading(), False, 1)" in bench_boards.BARE_LOOP.read_text()
 
 
 def test_features_config_validates_without_problems(log: Any) -> None:
     from firmware import config
 
-    cfg = layout.merge(layout.default_config(("127.0.0.1", 1883)), bench.FEATURES)
+    cfg = layout.merge(layout.default_config(("127.0.0.1", 1883)), bench_boards.FEATURES)
     out, problems = config.validate(cfg, log)
     assert problems == 0, log.text()
     assert out["ha_discovery"] is True
     assert out["sensors"][0]["filter"] == {"type": "median", "size": 5}
 
 
-def check_section(section: dict[str, Any], keys: dict[str, Any]) -> None:
-    for key, kind in keys.items():
-        assert key in section, key
-        assert isinstance(section[key], kind), (key, section[key])
-        assert not isinstance(section[key], bool), key
+def test_smallest_heap_is_bisected_from_zero_not_from_a_floor() -> None:
+    got = bench_measure.smallest(lambda kb: kb >= 37, 128, 3)
+    assert got["bytes"] == 37 * 1024
+    assert any(kb < 37 and not ok for kb, ok in got["tried_kb"])
+    assert got["tried_kb"][-3:] == [(37, True)] * 3  # confirmed three runs in a row
+    assert got["spread_bytes"] == 0
+
+
+def test_smallest_heap_moves_up_until_it_passes_every_confirmation() -> None:
+    # 37 to 39 KB pass only on their first try (fragmentation); 40 KB always.
+    runs: dict[int, int] = {}
+
+    def passes(kb: int) -> bool:
+        runs[kb] = runs.get(kb, 0) + 1
+        return kb >= 40 or (kb >= 37 and runs[kb] == 1)
+
+    got = bench_measure.smallest(passes, 128, 3)
+    assert got["bytes"] == 40 * 1024
+    assert got["passed_once_bytes"] == 37 * 1024
+    assert got["spread_bytes"] == 3 * 1024
+
+
+def test_smallest_heap_doubles_when_the_start_fails() -> None:
+    got = bench_measure.smallest(lambda kb: kb >= 300, 128, 1)
+    assert got["bytes"] == 300 * 1024
+    assert got["tried_kb"][:3] == [(128, False), (256, False), (512, True)]
+
+
+def test_import_order_puts_each_module_after_what_it_imports() -> None:
+    names = ["firmware.app", "firmware.board", "firmware.ident", "firmware.node", "umqtt.simple"]
+    order = bench_measure.import_order(names)
+    assert sorted(order) == sorted(names)
+    assert (
+        order.index("firmware.ident") < order.index("firmware.board") < order.index("firmware.app")
+    )
+    assert order.index("firmware.node") < order.index("firmware.app")  # app imports it in _wire
+
+
+def test_a_missing_32_bit_runtime_is_said_with_the_reason(tmp_path: Path) -> None:
+    why = bench_boards.probe(tmp_path / "micropython")
+    assert why is not None and "no 32-bit MicroPython" in why
+    assert "32-bit: figures missing: " + why in bench_report.report({"32-bit": {"missing": why}})
 
 
 @pytest.mark.skipif(not MICROPYTHON.exists(), reason="no .venv/bin/micropython (make setup)")
-@pytest.mark.skipif(
-    not (layout.UMQTT_DIR / "umqtt" / "simple.py").exists(), reason="no build/umqtt (make setup)"
-)
-def test_quick_run_writes_every_figure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = tmp_path / "bench.json"
-    assert bench.main(["--quick", "--out", str(out)]) == 0
-    results = json.loads(out.read_text())
-    assert set(results) >= {"sensornode", "bare", "fleet"}
-    check_section(results["sensornode"], SENSORNODE_KEYS)
-    check_section(results["bare"], BARE_KEYS)
-    check_section(results["fleet"], FLEET_KEYS)
-    for section in ("sensornode", "bare"):
-        assert set(results[section]["mpy_bytes"]) == {"xtensawin", "armv6m"}
-        assert all(n > 0 for n in results[section]["mpy_bytes"].values())
-        assert results[section]["detail"]["problem"] is None
-        for code in ("mpy", "romfs"):
-            assert isinstance(results[section]["detail"][f"resident_heap_bytes_{code}"], int)
-    assert results["fleet"]["boards"] == 3
-    printed = capsys.readouterr().out
-    assert "sensornode" in printed and "met?" in printed
+def test_the_wheels_runtime_is_not_taken_for_a_32_bit_one() -> None:
+    why = bench_boards.probe(MICROPYTHON)
+    assert why is not None and "not a 32-bit build" in why
+
+
+def test_beside_repo_falls_back_to_the_main_checkout_of_a_worktree(tmp_path: Path) -> None:
+    main, wt = tmp_path / "main", tmp_path / "wt" / "x"
+    subprocess.run(["git", "init", "-q", str(main)], check=True)
+    subprocess.run(["git", "-C", str(main), "commit", "-q", "--allow-empty", "-m", "x"], check=True)
+    subprocess.run(["git", "-C", str(main), "worktree", "add", "-q", str(wt)], check=True)
+    (tmp_path / "shared").mkdir()
+    assert bench_boards.beside_repo(Path("shared"), wt) == tmp_path / "shared"
+    assert bench_boards.beside_repo(Path("elsewhere"), wt) == wt.parent / "elsewhere"
+
+
+def test_qstr_pool_bytes_come_from_the_last_qstr_info_line() -> None:
+    out = (
+        "qstr pool: n_pool=1, n_qstr=2, n_str_data_bytes=24, n_total_bytes=200\n"
+        "bench: {}\n"
+        "qstr pool: n_pool=3, n_qstr=900, n_str_data_bytes=9000, n_total_bytes=12345\n"
+    )
+    assert bench_boards.qstr_pool_bytes(out) == 12345
+    assert bench_boards.qstr_pool_bytes("no pools here") is None
+
+
+def test_an_extras_code_becomes_the_body_of_its_try_block() -> None:
+    main = bench_scripts.EXTRA.format(code=bench_scripts.indent("a = 1\nfor i in x:\n    b = i"))
+    compile(main, "main.py", "exec")
+    assert "\n    a = 1\n    for i in x:\n        b = i\n" in main
+    empty = bench_scripts.EXTRA.format(code=bench_scripts.indent(Extra("idle").code))
+    compile(empty, "main.py", "exec")
+    for row in EXTRAS:  # every row's code compiles in its place
+        compile(bench_scripts.EXTRA.format(code=bench_scripts.indent(row.code)), row.name, "exec")
+
+
+def _program(kind: str, resident: int, alloc: float, cpu: int) -> dict[str, Any]:
+    m = {
+        "kind": kind,
+        "resident_heap_bytes": resident,
+        "alloc_per_cycle_bytes": alloc,
+        "alloc_per_cycle_median_bytes": alloc,
+        "cpu": {"median_us": cpu, "process_ticks": -1},
+        "as_shipped_cycle_us": cpu,
+        "profile": {},
+        "problem": None,
+        "qstr_pool_bytes": 1000,
+    }
+    base = {"before_main": 7000, "bsp": 10000, "interpreter": 600, "qstr_pool_bytes": 900}
+    return {"base": base | {"boot_py": 500}, "py": m, "mpy": m, "romfs": m}
+
+
+def _raw(net_sn: int, alloc_sn: float, smallest_kb: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    heap = {"bytes": smallest_kb * 1024, "passed_once_bytes": smallest_kb * 1024}
+    got = {
+        "sensornode": _program("sensornode", 17000 + net_sn, alloc_sn, 60),
+        "bare": _program("bare", 17000 + 5000, 448, 80),
+        "parts": {"modules": {"firmware.app": 7000}, "config_dropped": 600, "objects": 4000},
+        "pairs": [{"sensornode": {"median_us": 60, "mean_us": 61}, "bare": {"median_us": 80}}],
+        "heaps": {k: heap for k in ("sensornode", "sensornode_mpy", "bare", "bare_mpy")},
+        "extras": {"outbox full": {"bytes": 7936}, "TLS on": {"bytes": None, "error": "no ssl"}},
+    }
+    got["pairs"][0]["bare"]["mean_us"] = 81
+    got["pairs"][0]["problem"] = None
+    got["parts"]["qstr_pool_bytes"] = 9000
+    fleet = {"boards": 3, "rate_hz": 1, "seconds": 5, "sent": 18, "received": 18}
+    seen = {
+        "firsts": {"sensornode": [1800], "nowindow": [300], "bare": [260]},
+        "wires": {"sensornode": [100], "bare": [107]},
+        "recovery": {"recover_s": 1.5, "lost_readings": 0, "detail": {}},
+        "fleet": fleet | {"detail": {"taken": 18}},
+    }
+    return got, seen
+
+
+def test_targets_are_judged_on_the_net_mpy_heap_and_the_confirmed_smallest_heap() -> None:
+    sizes = ({"xtensawin": 30000, "armv6m": 30000}, {"xtensawin": 1000, "armv6m": 1000})
+    got, seen = _raw(30 * 1024, 482, 89)
+    res = bench.assemble(bench_boards.BOARD_SIZED, got, seen, sizes, 10000, "mosquitto")
+    met = res["sensornode"]["targets"]
+    assert res["sensornode"]["net_resident_heap_bytes"] == 30 * 1024
+    assert met == {
+        "net_resident_heap_bytes": False,
+        "alloc_per_cycle_bytes": False,
+        "cpu_us_per_cycle": True,
+        "min_heapsize_bytes": False,
+        "lost_readings": True,
+        "fleet": True,
+    }
+    got, seen = _raw(24 * 1024, 448, 64)
+    res = bench.assemble(bench_boards.BOARD_SIZED, got, seen, sizes, 10000, "mosquitto")
+    assert all(res["sensornode"]["targets"].values())
+    assert "32-bit" in res["runtime"] and "-march=x86" in res["runtime"]
+
+
+def test_report_prints_both_runtimes_with_targets_and_extras() -> None:
+    sizes = ({"xtensawin": 30000, "armv6m": 30000}, {"xtensawin": 1000, "armv6m": 1000})
+    got, seen = _raw(30 * 1024, 482, 89)
+    results = {
+        rt.key: bench.assemble(rt, got, seen, sizes, 10000, "mosquitto")
+        for rt in (bench_boards.BOARD_SIZED, bench_boards.WHEEL)
+    }
+    text = bench_report.report(results)
+    assert text.index("32-bit: ") < text.index("64-bit: ")
+    assert "<= 24 KB" in text and "NO" in text
+    assert "on top of the idle node: outbox full" in text
+    assert "n/a: no ssl" in text
+    assert "module firmware.app" in text
 
 
 @pytest.mark.skipif(not MICROPYTHON.exists(), reason="no .venv/bin/micropython (make setup)")
 def test_packed_romfs_image_is_imported_from_on_the_runtime(tmp_path: Path) -> None:
-    import subprocess
-
     fs = tmp_path / "fs"
     (fs / "pkg").mkdir(parents=True)
     (fs / "pkg" / "answer.py").write_text("VALUE = 6 * 7\n")
-    bench.to_mpy(fs / "pkg" / "answer.py", "pkg/answer.py")
-    bench.pack_romfs(fs, tmp_path / "staging")
+    bench_boards.to_mpy(fs / "pkg" / "answer.py", "pkg/answer.py", bench_boards.WHEEL.arch)
+    bench_boards.pack_romfs(fs, tmp_path / "staging")
     assert not list(fs.rglob("*.mpy")), "the .mpy files live in the image only"
-    (fs / "main.py").write_text(bench._ROMFS + "import pkg.answer\nprint(pkg.answer.VALUE)\n")
+    (fs / "main.py").write_text(
+        bench_scripts.ROMFS + "import pkg.answer\nprint(pkg.answer.VALUE)\n"
+    )
     done = subprocess.run(
         [str(MICROPYTHON), "main.py"], cwd=fs, capture_output=True, text=True, timeout=30
     )

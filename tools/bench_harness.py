@@ -13,6 +13,7 @@
 # "bench: <json>", which tools/bench.py reads.
 import gc
 import json
+import sys
 import time
 from array import array
 
@@ -291,5 +292,7 @@ def measure(kind, program, resident, cycles):
             "as_shipped_cycle_us": sorted(shipped)[_AS_SHIPPED // 2],
             "profile": prof,
             "problem": problem,
+            # the program's own modules, for the heap's breakdown by module
+            "modules": sorted([m for m in sys.modules if "." in m]),
         }
     )

@@ -1,0 +1,56 @@
+"""Optional parts of the firmware, each measured as heap on top of the idle node.
+
+The bench boots sensornode as `.mpy` with every feature on (bench_boards.FEATURES), steps it to
+its first reading (the idle node), then for each row here boots it again with the row's config
+and files and runs the row's code; the figure is the heap in use after that code (collected),
+minus the idle node's resident heap measured the same way in the same run. It is printed on both
+runtimes, in the table's "on top of the idle node" rows, and kept in bench.json under "extras".
+
+To add a row, append an Extra to EXTRAS:
+
+    Extra(
+        "setup portal up",                       # the table's words for it
+        code="from firmware import portal\\n_p = portal.start(node.wifi.sta)",
+        config={"wifi": {"rounds_before_ap": 1}}, # merged over FEATURES (None: as FEATURES)
+        files={"ca.pem": b"..."},                 # written into the board's filesystem first
+    )
+
+- code runs in main.py's globals with `node`, `board`, `gc` and `time` in scope, after the
+  node's first reading went out; whatever it keeps in a global (`_p` above) is what the figure
+  holds. Step the node with `node.step(time.ticks_ms())` if the part needs the loop to run.
+- A row whose code raises (ImportError on a runtime without ssl, say) shows "n/a" and the one
+  line of the error, in the table and in bench.json: a missing part is said, never guessed.
+- config changes the boot itself (e.g. {"mqtt": {"tls": True, "port": ...}} for "TLS on"): the
+  figure still compares with the plain idle node, so it is what that setting costs.
+- Keep the code small: it is compiled on the board, and its own bytecode is part of the figure
+  (a few hundred bytes at most).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Extra:
+    name: str
+    code: str = ""
+    config: dict[str, Any] | None = None
+    files: dict[str, bytes] = field(default_factory=dict)
+
+
+EXTRAS: list[Extra] = [
+    # A broker outage long enough to fill the outbox: every reading waits as bytes.
+    Extra(
+        "outbox full (100 readings waiting)",
+        code=(
+            "node.session.drop(time.ticks_ms(), 'bench: outbox')\n"
+            "node.session.next_attempt = time.ticks_add(time.ticks_ms(), 3600000)\n"
+            "for _ in range(len(node.outbox.slots)):\n"
+            "    _now = time.ticks_ms()\n"
+            "    node.next_reading = _now\n"
+            "    node.step(_now)"
+        ),
+    ),
+]

@@ -1,0 +1,290 @@
+"""The benchmark's measurements inside one board process: heap, allocation, CPU, the heap's
+breakdown, the smallest heap that runs, and the optional parts on top of the idle node.
+
+Each function lays out a board (tools/bench_boards.py), writes its main.py from the pieces in
+tools/bench_scripts.py, runs it once on a runtime and reads the `bench: {...}` line it prints.
+"""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tools import bench_scripts as scripts
+from tools.bench_boards import (
+    BARE_LOOP,
+    ROOT,
+    Runtime,
+    bare_fs,
+    bench_line,
+    pack_romfs,
+    qstr_pool_bytes,
+    run_board,
+    sensornode_fs,
+)
+from tools.bench_extras import Extra
+from tools.vboard import layout
+
+UID = "5e0500a1b2c3"
+BARE_UID = "ba4e00b1b2c3"  # a topic of the same length as sensornode's
+BSP = {"sensornode": "machine, network, ntptime", "bare": "machine, network"}
+CONFIRM_RUNS = 3  # the smallest heap must pass this many runs in a row
+
+
+def device_of(uid: str) -> str:
+    """The bare loop's device id, named as sensornode names a board without device_id."""
+    return f"esp32-{uid[-6:]}"
+
+
+def bare_params(broker: tuple[str, int]) -> dict[str, Any]:
+    return {
+        "host": broker[0],
+        "port": broker[1],
+        "ssid": layout.DEFAULT_SSID,
+        "password": layout.DEFAULT_PASSWORD,
+        "device": device_of(BARE_UID),
+    }
+
+
+def _run(rt: Runtime, fs: Path, uid: str, what: str, timeout: float) -> str:
+    finished, out = run_board(rt, fs, uid, timeout=timeout)
+    if not finished:
+        raise RuntimeError(f"bench: the {what} run on {rt.key} did not finish:\n{out[-2000:]}")
+    return out
+
+
+def in_process(
+    rt: Runtime, kind: str, workdir: Path, broker: tuple[str, int], cycles: int, code: str = "py"
+) -> dict[str, Any]:
+    """Resident heap, allocation and CPU per cycle and the per-part profile, from the harness.
+    code: "py" (source, as the virtual board lays it out), "mpy" (the program and umqtt.simple
+    as bytecode .mpy, as `make flash` leaves a board) or "romfs" (those .mpy in a ROMFS image)."""
+    fs = workdir / f"{rt.key}-measure-{kind}-{code}"
+    romfs = code == "romfs"
+    prelude, measure = (scripts.ROMFS, scripts.MEASURE_ROMFS) if romfs else ("", scripts.MEASURE)
+    mpy = rt.arch if code != "py" else None
+    if kind == "sensornode":
+        main = prelude + scripts.SENSORNODE_BOOT
+        main += measure.format(kind=kind, program="node", cycles=cycles)
+        sensornode_fs(fs, broker, main=main, mpy=mpy)
+        uid = UID
+    else:
+        main = prelude + scripts.BARE_BOOT.format(**bare_params(broker))
+        main += measure.format(kind=kind, program="bare", cycles=cycles)
+        bare_fs(fs, main, mpy=mpy)
+        uid = BARE_UID
+    if romfs:
+        pack_romfs(fs, workdir / f"{rt.key}-romfs-{kind}")
+    out = _run(rt, fs, uid, f"{kind} {code} measurement", 120 + cycles / 100)
+    found = bench_line(out)
+    found["qstr_pool_bytes"] = qstr_pool_bytes(out)
+    return found
+
+
+def paired_cpu(rt: Runtime, workdir: Path, broker: tuple[str, int], cycles: int) -> dict:
+    """CPU per cycle of both programs measured in one board process, cycles interleaved."""
+    fs = workdir / f"{rt.key}-pair"
+    main = scripts.SENSORNODE_BOOT + scripts.PAIR.format(**bare_params(broker), cycles=cycles)
+    sensornode_fs(fs, broker, main=main)
+    shutil.copy2(BARE_LOOP, fs / BARE_LOOP.name)
+    return bench_line(_run(rt, fs, UID, "paired", 120 + cycles / 100))
+
+
+def interpreter_heap(rt: Runtime) -> int:
+    """The heap the interpreter itself holds when a script starts (no launcher, no board)."""
+    code = "import gc; gc.collect(); print(gc.mem_alloc())"
+    done = subprocess.run(
+        [str(rt.micropython), "-c", code], capture_output=True, text=True, timeout=30, check=True
+    )
+    return int(done.stdout.strip())
+
+
+def heap_baseline(rt: Runtime, kind: str, workdir: Path, broker: tuple[str, int]) -> dict:
+    """What the virtual board holds that a real board does not: the heap in use when main.py
+    starts on a board without boot.py (the interpreter, the launcher) and the board-support
+    modules the program imports (Python here, C in a board's firmware)."""
+    main = scripts.BASELINE.format(modules=BSP[kind])
+    fs = workdir / f"{rt.key}-baseline-{kind}"
+    if kind == "sensornode":
+        sensornode_fs(fs, broker, main=main, boot_window=False)
+    else:
+        bare_fs(fs, main)
+    out = _run(rt, fs, UID, f"{kind} baseline", 60)
+    found = bench_line(out)
+    found["qstr_pool_bytes"] = qstr_pool_bytes(out)
+    found["interpreter"] = interpreter_heap(rt)
+    if kind == "sensornode":
+        # The same main.py after boot.py: what boot.py leaves behind (its button check imports
+        # machine, which is the board support's either way).
+        sensornode_fs(fs, broker, main=main)
+        booted = bench_line(_run(rt, fs, UID, "boot.py", 60))
+        found["boot_py"] = booted["before_main"] + booted["bsp"]
+        found["boot_py"] -= found["before_main"] + found["bsp"]
+    return found
+
+
+def import_order(names: list[str], src: Path = ROOT / "firmware") -> list[str]:
+    """names (modules a booted node holds) ordered dependencies first, from the firmware's own
+    import statements (those inside functions too), so each import adds only its own module."""
+    deps: dict[str, set[str]] = {}
+    for name in names:
+        deps[name] = set()
+        if not name.startswith("firmware."):
+            continue
+        tree = ast.parse((src / (name.split(".", 1)[1] + ".py")).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                deps[name].update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                deps[name].add(node.module)
+                deps[name].update(f"{node.module}.{a.name}" for a in node.names)
+        deps[name] &= set(names) - {name}
+    out: list[str] = []
+
+    def visit(name: str, seen: frozenset[str]) -> None:
+        if name in out or name in seen:
+            return
+        for dep in sorted(deps[name]):
+            visit(dep, seen | {name})
+        out.append(name)
+
+    for name in sorted(names):
+        visit(name, frozenset())
+    return out
+
+
+def breakdown(
+    rt: Runtime, workdir: Path, broker: tuple[str, int], modules: list[str], code: str
+) -> dict[str, Any]:
+    """sensornode's heap by part: boot.py's leftovers, each module once imported (bytecode,
+    constants, interned names), config.py's leftovers after it is dropped, and the objects the
+    running node holds."""
+    fs = workdir / f"{rt.key}-breakdown-{code}"
+    order = import_order(modules)
+    main = scripts.BREAKDOWN.format(names=order, bsp=BSP["sensornode"])
+    main += "import micropython\nmicropython.qstr_info()\n"
+    sensornode_fs(fs, broker, main=main, mpy=rt.arch if code == "mpy" else None)
+    out = _run(rt, fs, UID, "breakdown", 120)
+    found = bench_line(out)
+    return {
+        "modules": dict(zip(order, found["sizes"], strict=True)),
+        "config_dropped": found["config_dropped"],
+        "objects": found["objects"],
+        "qstr_pool_bytes": qstr_pool_bytes(out),
+    }
+
+
+def extras(
+    rt: Runtime, workdir: Path, broker: tuple[str, int], rows: list[Extra]
+) -> dict[str, Any]:
+    """Each optional part's heap on top of the idle node (bench_extras.py), as .mpy."""
+    results: dict[str, Any] = {}
+    plain = _extra(rt, workdir / f"{rt.key}-extra-idle", broker, Extra("idle"))
+    idle = plain.get("with")
+    for i, row in enumerate(rows):
+        got = _extra(rt, workdir / f"{rt.key}-extra-{i}", broker, row)
+        if "error" in got or idle is None:
+            results[row.name] = {"bytes": None, "error": got.get("error", plain.get("error"))}
+        else:
+            results[row.name] = {"bytes": got["with"] - idle, "idle": idle, "with": got["with"]}
+    return results
+
+
+def _extra(rt: Runtime, fs: Path, broker: tuple[str, int], row: Extra) -> dict[str, Any]:
+    main = scripts.SENSORNODE_BOOT + scripts.EXTRA.format(code=scripts.indent(row.code))
+    sensornode_fs(fs, broker, main=main, config=row.config, mpy=rt.arch)
+    for name, data in row.files.items():
+        (fs / name).write_bytes(data)
+    finished, out = run_board(rt, fs, UID, timeout=120)
+    try:
+        return bench_line(out)
+    except RuntimeError:
+        last = out.strip().splitlines()[-1:] or ["no output"]
+        return {"error": ("did not finish: " if not finished else "") + last[0]}
+
+
+# -- the smallest heap ---------------------------------------------------------------------------
+
+
+def endurance_ok(rt: Runtime, fs: Path, uid: str, heap: int, cycles: int) -> bool:
+    finished, out = run_board(rt, fs, uid, heap=heap, timeout=60 + cycles / 200)
+    return finished and "bench: endurance ok" in out
+
+
+def smallest(passes: Callable[[int], bool], start_kb: int, confirm: int) -> dict[str, Any]:
+    """The smallest size in KB for which passes(kb) holds `confirm` times in a row, found by
+    bisecting from 0 (nothing below start_kb is assumed) and then confirming, 1 KB up per failed
+    confirmation. The spread is how far above the smallest size that passed once it lies."""
+    tried: list[tuple[int, bool]] = []
+
+    def attempt(kb: int) -> bool:
+        ok = passes(kb)
+        tried.append((kb, ok))
+        return ok
+
+    lo, hi = 0, start_kb
+    while not attempt(hi):
+        if hi >= 64 * start_kb:
+            return {"bytes": None, "tried_kb": tried}
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if attempt(mid):
+            hi = mid
+        else:
+            lo = mid
+    while not all(attempt(hi) for _ in range(confirm)):
+        hi += 1
+    passed_once = min(kb for kb, ok in tried if ok)
+    return {
+        "bytes": hi * 1024,
+        "passed_once_bytes": passed_once * 1024,
+        "spread_bytes": (hi - passed_once) * 1024,
+        "confirm_runs": confirm,
+        "tried_kb": tried,
+    }
+
+
+def min_heaps(
+    rt: Runtime, workdir: Path, broker: tuple[str, int], cycles: int, confirm: int
+) -> dict[str, dict[str, Any]]:
+    """The smallest -X heapsize for boot plus `cycles` cycles, side by side (each board with its
+    own client id): each program from source (umqtt.simple too) and as bytecode .mpy."""
+    node = scripts.SENSORNODE_BOOT + scripts.SENSORNODE_ENDURE.format(cycles=cycles)
+    bare = scripts.BARE_BOOT.format(**bare_params(broker))
+    bare += scripts.BARE_ENDURE.format(cycles=cycles)
+    tag = "1" if rt.key == "32-bit" else "0"
+    cases: dict[str, tuple[Path, str]] = {
+        "sensornode": (
+            sensornode_fs(workdir / f"{rt.key}-endure-py", broker, main=node),
+            f"e0d0e{tag}a1b2c1",
+        ),
+        "sensornode_mpy": (
+            sensornode_fs(workdir / f"{rt.key}-endure-mpy", broker, main=node, mpy=rt.arch),
+            f"e0d0e{tag}a1b2c2",
+        ),
+        "bare": (bare_fs(workdir / f"{rt.key}-endure-bare", bare), f"e0d0e{tag}a1b2c3"),
+        "bare_mpy": (
+            bare_fs(workdir / f"{rt.key}-endure-bare-mpy", bare, mpy=rt.arch),
+            f"e0d0e{tag}a1b2c4",
+        ),
+    }
+    results: dict[str, dict[str, Any]] = {}
+
+    def one(name: str) -> None:
+        fs, uid = cases[name]
+        results[name] = smallest(
+            lambda kb: endurance_ok(rt, fs, uid, kb * 1024, cycles), 128, confirm
+        )
+
+    threads = [threading.Thread(target=one, args=(name,)) for name in cases]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results

@@ -1,0 +1,167 @@
+"""The benchmark's report: the targets, whether each is met, and the tables it prints.
+
+One table per runtime (32-bit first: its figures are a board's), then the sensornode heap by
+part. The targets are reported, never enforced; they are judged on every runtime, and the
+issue that set them (a board's heap) is about the 32-bit one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+KB = 1024
+TARGETS = {
+    "net_resident_heap_bytes": "<= 24 KB",
+    "alloc_per_cycle_bytes": "<= bare",
+    "cpu_us_per_cycle": "<= 1.5 x bare",
+    "min_heapsize_bytes": "<= 64 KB",
+    "lost_readings": "0",
+    "fleet": "nothing lost",
+}
+
+
+def targets(sn: dict[str, Any], bare: dict[str, Any], fl: dict[str, Any]) -> dict[str, bool]:
+    smallest = sn["min_heapsize_bytes"]
+    return {
+        "net_resident_heap_bytes": sn["net_resident_heap_bytes"] <= 24 * KB,
+        "alloc_per_cycle_bytes": sn["alloc_per_cycle_bytes"] <= bare["alloc_per_cycle_bytes"],
+        "cpu_us_per_cycle": sn["cpu_us_per_cycle"] <= 1.5 * bare["cpu_us_per_cycle"],
+        "min_heapsize_bytes": smallest is not None and smallest <= 64 * KB,
+        "lost_readings": sn["lost_readings"] == 0,
+        "fleet": fl["received"] == fl["detail"]["taken"] == fl["sent"],
+    }
+
+
+def fmt(v: Any) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, bool):
+        return "yes" if v else "NO"
+    if isinstance(v, float):
+        return f"{v:,.1f}" if abs(v) < 100 else f"{v:,.0f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, dict):
+        return " / ".join(fmt(x) for x in v.values())
+    return str(v)
+
+
+def _ratio(a: Any, b: Any) -> str:
+    if isinstance(a, int | float) and isinstance(b, int | float) and b:
+        return f"{a / b:.2f}"
+    return ""
+
+
+def _render(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    lines = []
+    for r in [head, *rows]:
+        cells = [r[0].ljust(widths[0])] + [r[i].rjust(widths[i]) for i in range(1, len(head))]
+        lines.append("  ".join(cells).rstrip())
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def table(res: dict[str, Any]) -> str:
+    """One runtime's figures: sensornode against the bare loop, with the targets."""
+    sn, bare, fl = res["sensornode"], res["bare"], res["fleet"]
+    met = sn["targets"]
+    d, bd = sn["detail"], bare["detail"]
+    rows: list[tuple[str, ...]] = []
+
+    def row(name: str, key: str | None, a: Any, b: Any, ratio: bool = True) -> None:
+        target = TARGETS.get(key or "", "")
+        ok = fmt(met[key]) if key in met else ""
+        rows.append((name, fmt(a), fmt(b), _ratio(a, b) if ratio else "", target, ok))
+
+    key = "net_resident_heap_bytes"
+    row("resident heap, .mpy, net of the board", key, sn[key], bare[key])
+    row("  the virtual board's share", None, d["board_share_bytes"], bd["board_share_bytes"])
+    row(
+        "  from source, net",
+        None,
+        d["net_resident_heap_bytes_py"],
+        bd["net_resident_heap_bytes_py"],
+    )
+    row(
+        "  .mpy in a ROMFS image, net",
+        None,
+        d["net_resident_heap_bytes_romfs"],
+        bd["net_resident_heap_bytes_romfs"],
+    )
+    row("  qstr pools (.mpy)", None, d["qstr_pool_bytes_mpy"], bd["qstr_pool_bytes_mpy"])
+    key = "alloc_per_cycle_bytes"
+    row("alloc per cycle, bytes", key, sn[key], bare[key])
+    key = "cpu_us_per_cycle"
+    row("CPU per cycle, us (median, paired)", key, sn[key], bare[key])
+    row("  median, each alone, us", None, d["cpu_us_alone"], bd["cpu_us_alone"])
+    row("  as shipped (Nagle), us", None, d["as_shipped_cycle_us"], bd["as_shipped_cycle_us"])
+    row(
+        "wire bytes per reading", None, sn["wire_bytes_per_reading"], bare["wire_bytes_per_reading"]
+    )
+    row("first reading, ms", None, sn["first_reading_ms"], bare["first_reading_ms"])
+    row(
+        "  without boot.py's 1.5 s window",
+        None,
+        d["first_reading_ms_no_boot_window"],
+        bare["first_reading_ms"],
+    )
+    row("recover after broker restart, s", None, sn["recover_s"], None, False)
+    row("lost readings", "lost_readings", sn["lost_readings"], None, False)
+    key = "min_heapsize_bytes"
+    runs = d["min_heapsize_runs"]["sensornode_mpy"]
+    row(f"smallest heap, .mpy, {d['cycles']:,} cycles", key, sn[key], bare[key])
+    row(
+        f"  spread (passed once; {runs.get('confirm_runs', 0)} in a row at the figure)",
+        None,
+        runs.get("passed_once_bytes"),
+        d["min_heapsize_runs"]["bare_mpy"].get("passed_once_bytes"),
+    )
+    row("  from source", None, d["min_heapsize_bytes_py"], bd["min_heapsize_bytes_py"])
+    for arch, n in sn["mpy_bytes"].items():
+        row(f".mpy bytes, {arch}", None, n, bare["mpy_bytes"][arch])
+    for name, got in res.get("extras", {}).items():
+        shown = got["bytes"] if got["bytes"] is not None else "n/a: " + str(got.get("error"))
+        rows.append((f"on top of the idle node: {name}", fmt(shown), "", "", "", ""))
+    fleet = f"{fl['received']:,} of {fl['sent']:,}"
+    name = f"fleet: {fl['boards']} boards x {fl['rate_hz']:g} Hz x {fl['seconds']:g} s"
+    rows.append((name, fleet, "", "", TARGETS["fleet"], fmt(met["fleet"])))
+    return _render(("figure", "sensornode", "bare", "ratio", "target", "met?"), rows)
+
+
+def parts_table(res: dict[str, Any]) -> str:
+    """sensornode's resident heap (.mpy) by part, largest first."""
+    d = res["sensornode"]["detail"]
+    parts = d["heap_parts"]
+    rows: list[tuple[str, ...]] = [
+        ("interpreter", fmt(d["board"]["interpreter"])),
+        ("launcher (virtual board)", fmt(d["board"]["before_main"] - d["board"]["interpreter"])),
+        ("board support (virtual board)", fmt(d["board"]["bsp"])),
+        ("boot.py's leftovers", fmt(d["board"]["boot_py"])),
+    ]
+    mods = sorted(parts["modules"].items(), key=lambda kv: -kv[1])
+    rows += [(f"module {name}", fmt(n)) for name, n in mods]
+    rows.append(("config.py's leftovers once dropped", fmt(parts["config_dropped"])))
+    rows.append(("objects the running node holds", fmt(parts["objects"])))
+    pools = parts["qstr_pool_bytes"]
+    board_pools = d["board"]["qstr_pool_bytes"]
+    rows.append(("(qstr pools, part of the above)", fmt(pools)))
+    rows.append(("(  of which the firmware's)", fmt(pools - board_pools if pools else None)))
+    return _render(("sensornode heap by part, .mpy", "bytes"), rows)
+
+
+def report(results: dict[str, Any]) -> str:
+    out = []
+    for key in ("32-bit", "64-bit"):
+        res = results.get(key)
+        if res is None:
+            continue
+        if "missing" in res:
+            out.append(f"{key}: figures missing: {res['missing']}")
+            continue
+        out.append(f"{key}: {res['runtime']}")
+        out.append(table(res))
+        out.append("")
+        out.append(parts_table(res))
+        out.append("")
+    return "\n".join(out).rstrip()
