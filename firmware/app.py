@@ -142,11 +142,23 @@ class Waiter:
 
 
 _CRASH_RESET_MS = const(10000)
+# What only the boot runs. start() forgets it once the node is built: the functions' bytecode
+# and strings would otherwise stay on the heap for the board's lifetime.
+_BOOT_ONLY = ("build", "_wire", "_load_config", "_ca_data")
+
+
+def start():
+    # build(), then the boot's code leaves the heap; returns (board, node, wdt).
+    parts = build()
+    g = globals()
+    for name in _BOOT_ONLY:
+        g.pop(name, None)
+    return parts
 
 
 def run():
     try:
-        loop(*build())
+        loop(*start())
     except Exception as e:
         # A bug must not leave a board nobody can reach dead: say what happened, then start over.
         # Ctrl-C (not an Exception) still stops to the REPL, here and during the pause.

@@ -3,6 +3,7 @@
 import json
 import os
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -295,3 +296,22 @@ def test_commands_dropped_by_a_full_queue_are_counted_in_the_heartbeat(node, clo
         node.session._on_message(b"sensornode/esp32-a1b2c3/cmd", b'{"cmd": "ping"}')
     node.send_heartbeat(clock.now)
     assert sent(umqtt, "heartbeat")[-1]["errors"] == 2
+
+
+APP = Path(__file__).resolve().parent.parent / "firmware" / "app.py"
+
+
+def test_start_forgets_the_boot_only_code_once_the_node_is_built():
+    import importlib.util
+
+    # A copy of app.py of its own: the forgetting must not reach the module other tests use.
+    spec = importlib.util.spec_from_file_location("app_copy", APP)
+    assert spec is not None and spec.loader is not None
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    parts = ("board", "node", None)
+    app.build = lambda: parts
+    assert app.start() == parts
+    for name in app._BOOT_ONLY:
+        assert not hasattr(app, name), name
+    assert callable(app.loop) and callable(app.run)  # what the loop needs stays

@@ -7,7 +7,7 @@ line, `bench: <json>`, which tools/bench_boards.bench_line reads.
 
 from __future__ import annotations
 
-# Boots sensornode as firmware.app.run() would, and steps it (with the app loop's short waits)
+# Boots sensornode as firmware.app.run() does, and steps it (with the app loop's short waits)
 # until it is connected and its first reading is out: discovery and heartbeat have gone too.
 SENSORNODE_BOOT = """\
 import gc
@@ -15,7 +15,7 @@ import time
 
 import firmware.app
 
-board, node, wdt = firmware.app.build()
+board, node, wdt = firmware.app.start()
 _t = time.ticks_ms()
 while not node.sent and time.ticks_diff(time.ticks_ms(), _t) < 30000:
     node.step(time.ticks_ms())
