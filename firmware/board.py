@@ -18,8 +18,21 @@ _RESET_NAMES = (
     ("SOFT_RESET", "soft reset"),
 )
 _RP2_WDT_MAX_MS = 8388  # the RP2040's watchdog cannot count longer
-# 2000-01-01 in unix seconds, for ports whose time.time() counts from 2000.
-_EPOCH_2000 = 946684800
+_REREAD_MS = 3600000  # the clock is read again this often; ticks_ms() counts in between
+
+
+def unix_parts(tm):
+    # Unix seconds of a gmtime() tuple as (seconds // 100000, seconds % 100000). A timestamp
+    # (about 1.8e9) is past a board's small integers (2**30), so time.time() would make a big
+    # integer on the heap; the date's fields and every step here stay small, on any port's epoch.
+    y = tm[0] - (1 if tm[1] <= 2 else 0)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (tm[1] - 3 if tm[1] > 2 else tm[1] + 9) + 2) // 5 + tm[2] - 1
+    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+    s = tm[3] * 3600 + tm[4] * 60 + tm[5]
+    b = days * 864 + s // 100  # (days * 86400 + s) // 100
+    return b // 1000, b % 1000 * 100 + s % 100
 
 
 def reset_cause_name(code):
@@ -46,7 +59,9 @@ class Board:
         self.version = VERSION
         self.reset_cause = reset_cause_name(machine.reset_cause())
         self.time_set = False
-        self.epoch_offset = _EPOCH_2000 if time.gmtime(0)[0] == 2000 else 0
+        self.ts = [0, 0]  # unix_time()'s answer, reused: [seconds // 100000, seconds % 100000]
+        self._read_at = 0  # ticks_ms() when the clock was last read
+        self._read = None  # unix_parts() of that reading
 
     def device_id(self, configured):
         return ident.device_id(self.name, machine.unique_id(), configured)
@@ -54,9 +69,22 @@ class Board:
     def free_heap(self):
         return gc.mem_free()
 
-    def unix_time(self):
-        # None until NTP has set the clock: a made-up timestamp is worse than none.
-        return int(time.time()) + self.epoch_offset if self.time_set else None
+    def unix_time(self, now):
+        # Unix seconds at ticks_ms() `now` as self.ts, or None until NTP has set the clock (a
+        # made-up timestamp is worse than none). The clock is read once an hour; ticks count the
+        # seconds in between, so a reading costs no heap.
+        if not self.time_set:
+            return None
+        since = time.ticks_diff(now, self._read_at)
+        if self._read is None or since < 0 or since >= _REREAD_MS:
+            self._read_at = now
+            self._read = unix_parts(time.gmtime())
+            since = 0
+        low = self._read[1] + since // 1000
+        ts = self.ts
+        ts[0] = self._read[0] + low // 100000
+        ts[1] = low % 100000
+        return ts
 
     def sync_time(self):
         if self.time_set:

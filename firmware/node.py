@@ -90,7 +90,7 @@ class Node:
         msg = self.encoder.encode(
             self.seq,
             self.clock.ticks_diff(now, self.boot),
-            self.stats.unix_time(),
+            self.stats.unix_time(now),
             self.sensors.values,
             self.sensors.due,
         )

@@ -51,8 +51,13 @@ class ReadingEncoder:
         self._raw(b',"ts":')
         if ts is None:
             self._raw(_NULL)
-        else:
+        elif type(ts) is int:
             self._int(ts)
+        elif ts[0]:  # [seconds // 100000, seconds % 100000], as the board gives it
+            self._digits(ts[0], 0)
+            self._digits(ts[1], 5)
+        else:
+            self._digits(ts[1], 0)
         labels = self.labels
         for i in range(len(labels)):
             if due[i]:

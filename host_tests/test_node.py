@@ -59,7 +59,7 @@ class FakeStats:
     def free_heap(self):
         return 100000
 
-    def unix_time(self):
+    def unix_time(self, now):
         return None
 
     def sync_time(self):

@@ -153,3 +153,9 @@ def test_every_value_at_its_longest_fits_the_buffer_the_keys_get():
 
 def test_the_buffer_is_as_long_as_the_keys_need_not_the_largest_allowed():
     assert ReadingEncoder(["temperature"]).size < ReadingEncoder(["a", "b", "c"]).size < READING_MAX
+
+
+def test_ts_as_the_boards_two_small_halves_is_written_whole():
+    assert encode(["t"], [1.0], ts=[17954, 24355])["ts"] == 1795424355
+    assert encode(["t"], [1.0], ts=[17954, 5])["ts"] == 1795400005  # the low half zero-padded
+    assert encode(["t"], [1.0], ts=[0, 42])["ts"] == 42

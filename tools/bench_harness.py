@@ -223,7 +223,7 @@ def firmware_parts(node):
         state["msg"] = node.encoder.encode(
             node.seq,
             time.ticks_diff(state["now"], node.boot),
-            node.stats.unix_time(),
+            node.stats.unix_time(state["now"]),
             node.sensors.values,
             node.sensors.due,
         )
