@@ -154,12 +154,25 @@ class Inbox:
 class Subscriber:
     """A paho-mqtt 2.x client feeding an Inbox; connected and subscribed (SUBACK seen) on return."""
 
-    def __init__(self, inbox: Inbox, broker: Broker, topics: list[str]) -> None:
+    def __init__(
+        self,
+        inbox: Inbox,
+        broker: Broker,
+        topics: list[str],
+        *,
+        login: tuple[str, str] | None = None,
+        ca: Path | None = None,
+    ) -> None:
+        """login: (user, password); ca: a CA file to verify a TLS broker with (TLS if given)."""
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 
         subscribed = threading.Event()
         client = mqtt.Client(CallbackAPIVersion.VERSION2)
+        if login is not None:
+            client.username_pw_set(*login)
+        if ca is not None:
+            client.tls_set(ca_certs=str(ca))
         client.on_message = lambda _c, _u, m: inbox.put(
             Msg(time.monotonic(), m.topic, bytes(m.payload), bool(m.retain))
         )

@@ -112,8 +112,10 @@ def flash(
     config: dict[str, Any],
     secrets: dict[str, Any],
     umqtt_dir: Path = UMQTT_DIR,
+    files: dict[str, bytes] | None = None,
 ) -> None:
-    """Erase `fs` and write a freshly flashed board's files into it."""
+    """Erase `fs` and write a freshly flashed board's files into it, and `files` (name: bytes,
+    e.g. the CA certificate config.json names) at its root."""
     if board not in BOARDS:
         raise ValueError(f"vboard: board must be one of {', '.join(BOARDS)}, not {board!r}")
     if fs.exists():
@@ -125,6 +127,8 @@ def flash(
         shutil.copy2(source, fs / "firmware" / source.name)
     (fs / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     (fs / "secrets.json").write_text(json.dumps(secrets, indent=2) + "\n")
+    for name, data in (files or {}).items():
+        (fs / name).write_bytes(data)
     if board == "picow":
         lib = fs / "lib" / "umqtt"
         lib.mkdir(parents=True)

@@ -121,6 +121,7 @@ class VirtualBoard:
         micropython: Path = MICROPYTHON,
         umqtt: str | None = None,
         serial: Path | None = None,
+        files: dict[str, bytes] | None = None,
     ) -> None:
         """A board that is not yet powered; start() flashes it (when fs is None) and runs it.
 
@@ -134,6 +135,7 @@ class VirtualBoard:
         tools/vboard/bsp/_repl.py); the console lines are then what the port carries.
         umqtt: the umqtt.simple version the board has (layout.UMQTT_VERSIONS, from ../shared),
         frozen on the ESP32 and in /lib on the Pico W; None: the package index's 1.3.4.
+        files: more files for the laid-out filesystem's root (name: bytes), e.g. a CA file.
         """
         if board not in layout.BOARDS:
             raise ValueError(f"vboard: board must be one of {', '.join(layout.BOARDS)}")
@@ -160,6 +162,7 @@ class VirtualBoard:
         self._layout_config: dict[str, Any] | None = None
         self._layout_secrets = layout.merge(layout.DEFAULT_SECRETS, secrets or {})
         self._flashed = False
+        self._files = files
         if fs is None:
             self.fs = workdir / "fs"
             self._layout_config = layout.merge(layout.default_config(broker), config or {})
@@ -261,7 +264,12 @@ class VirtualBoard:
         if self._layout_config is not None and not self._flashed:
             # Once only: later starts are the same board powering up again, files and all.
             layout.flash(
-                self.fs, self.board, self._layout_config, self._layout_secrets, self._umqtt_dir
+                self.fs,
+                self.board,
+                self._layout_config,
+                self._layout_secrets,
+                self._umqtt_dir,
+                self._files,
             )
             self._flashed = True
         self._head = f"[{self.device_id}] " if self.prefix else ""
