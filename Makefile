@@ -21,10 +21,11 @@ HEAP    ?=
 KEY     ?=
 VALUE   ?=
 UMQTT   ?=
+SETUP   ?=
 
 opt = $(if $($(1)),$(2) $($(1)))
 
-.PHONY: help setup test lint compile sim vboard listen flash repl reset ls provision erase-config bench brokers clean get set
+.PHONY: help setup test lint compile sim vboard listen flash repl reset ls provision erase-config bench brokers clean get set browser
 
 help:
 	@echo "make sim        a broker, a virtual board and a live view of its readings (start here)"
@@ -35,6 +36,8 @@ help:
 	@echo "make get        DEVICE=id [KEY=mqtt.port] [BROKER=]: a node's running settings"
 	@echo "make set        DEVICE=id KEY=interval_s VALUE=30 [BROKER=]: change one, kept in config.json"
 	@echo "make vboard     [BROKER=] [ID=] [BOARD=] [FS=] [SERIAL=] [HEAP=] [UMQTT=1.3.4..1.8.0]: one virtual board"
+	@echo "make vboard SETUP=1   a fresh board that knows no network: its setup page comes up"
+	@echo "                the console says where (setup: portal at http://127.0.0.1:PORT/)"
 	@echo "make lint | compile | bench | setup | clean"
 
 $(STAMP): requirements.txt
@@ -53,7 +56,7 @@ $(STUBS): $(STAMP) requirements-stubs.txt
 		$$(grep -E '^(micropython-rp2|micropython-stdlib)' requirements-stubs.txt)
 	touch $@
 
-setup: $(STAMP) $(UMQTT) brokers
+setup: $(STAMP) $(UMQTT) brokers browser
 
 # Mosquitto is a Debian package: installed when running as root and missing; amqtt stands in otherwise.
 brokers:
@@ -61,6 +64,14 @@ brokers:
 	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients >/dev/null) \
 	    || echo "mosquitto not installed: tests and make sim use amqtt"; }
+
+# Debian's Chromium, for the setup portal's browser test: installed when running as root and
+# missing; without it that test is skipped and says why.
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null) \
+	    || echo "chromium not installed: the setup portal's browser test is skipped"; }
 
 test: setup
 	$(PY) -m pytest host_tests
@@ -81,7 +92,7 @@ sim: setup
 
 vboard: setup
 	$(PY) -m tools.vboard $(call opt,BROKER,--broker) $(call opt,ID,--id) --board $(BOARD) \
-		$(call opt,FS,--fs) $(call opt,SERIAL,--serial) $(call opt,HEAP,--heap) $(call opt,UMQTT,--umqtt)
+		$(call opt,FS,--fs) $(call opt,SERIAL,--serial) $(call opt,HEAP,--heap) $(call opt,UMQTT,--umqtt) $(if $(SETUP),--setup)
 
 listen: $(STAMP)
 	$(PY) -m tools.listen $(call opt,BROKER,--broker) $(call opt,DEVICE,--device)

@@ -99,7 +99,7 @@ def _wire(board, cfg, secrets):
     session = Session(
         transport, topics, mq["keepalive"], time, Backoff(1000, 60000, _randbits), log, where
     )
-    ap = AccessPoint(device + "-setup", secrets["ap_password"], log)
+    ap = AccessPoint(device + "-setup", secrets["ap_password"], log, time, board.reset)
     wifi = WifiManager(
         board.station(cfg["hostname"] or device),
         secrets["wifi"],

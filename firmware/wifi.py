@@ -46,6 +46,8 @@ class WifiManager:
         self.failed_rounds = 0
         self.ap_started = False
         self.checked = 0  # when a working link was last looked at
+        self.asked = None  # the network the setup page asked for, and why its last join failed
+        self.asked_fail = None
 
     @property
     def up(self):
@@ -55,12 +57,18 @@ class WifiManager:
         # Milliseconds until poll() has something to do: the end of a backoff wait, the next look
         # at a join under way, or the next check of a working link.
         if self.state == _WAIT:
-            return self.clock.ticks_diff(self.deadline, now)
-        if self.state == _UP:
-            return self.clock.ticks_diff(self.clock.ticks_add(self.checked, _LINK_CHECK_MS), now)
-        return _JOIN_POLL_MS if self.state == _JOIN else 0
+            due = self.clock.ticks_diff(self.deadline, now)
+        elif self.state == _UP:
+            due = self.clock.ticks_diff(self.clock.ticks_add(self.checked, _LINK_CHECK_MS), now)
+        else:
+            due = _JOIN_POLL_MS if self.state == _JOIN else 0
+        if self.ap_started:  # the setup portal's clients are served between Wi-Fi's own steps
+            due = min(due, self.ap.due_in(now))
+        return due
 
     def poll(self, now):
+        if self.ap_started:
+            self.ap.poll(now)
         if self.state == _UP:
             # Once a second is soon enough: a dead link also fails the MQTT session's next read.
             if self.clock.ticks_diff(now, self.checked) < _LINK_CHECK_MS:
@@ -78,6 +86,28 @@ class WifiManager:
             self._start_round(now)
         if self.state == _JOIN:
             self._check_join(now)
+
+    def scan(self):
+        # (ssid, bssid, channel, rssi, security, hidden) rows, for the setup page.
+        self.sta.active(True)
+        return self.sta.scan()
+
+    def join_now(self, net):
+        # A network given on the setup page: first in the list and tried at once; the access
+        # point stays up until a join works.
+        ssid = net["ssid"]
+        self.networks = [net] + [n for n in self.networks if n["ssid"] != ssid]
+        self.asked = ssid
+        self.asked_fail = None
+        if self.state == _JOIN:
+            self.sta.disconnect()
+        if self.state != _UP:
+            self.state = _SCAN
+
+    def _failed(self, reason):
+        self.log("wifi", "join %r failed (%s)" % (self.current, reason))
+        if self.current == self.asked:
+            self.asked_fail = reason
 
     def _start_round(self, now):
         if not self.networks:
@@ -102,7 +132,7 @@ class WifiManager:
         try:
             self.sta.connect(net["ssid"], net["password"])
         except OSError as e:
-            self.log("wifi", "join %r failed at once (%s)" % (self.current, e))
+            self._failed("at once: %s" % e)
             self._next_network(now)
             return
         self.deadline = self.clock.ticks_add(now, self.attempt_ms)
@@ -128,7 +158,7 @@ class WifiManager:
             reason = "no answer in %d s" % (self.attempt_ms // 1000)
         else:
             return
-        self.log("wifi", "join %r failed (%s)" % (self.current, reason))
+        self._failed(reason)
         self.sta.disconnect()
         self._next_network(now)
 
@@ -144,7 +174,7 @@ class WifiManager:
             and self.failed_rounds >= self.rounds_before_ap
         ):
             self.ap_started = True
-            self.ap.start()
+            self.ap.start(self)
 
     def rssi(self):
         try:

@@ -17,12 +17,21 @@ class FakeAp:
     def __init__(self):
         self.starts = 0
         self.stops = 0
+        self.polls = 0
+        self.wifi = None
 
-    def start(self):
+    def start(self, wifi):
         self.starts += 1
+        self.wifi = wifi
 
     def stop(self):
         self.stops += 1
+
+    def poll(self, now):
+        self.polls += 1
+
+    def due_in(self, now):
+        return 20
 
 
 def air(**nets):
@@ -188,3 +197,46 @@ def test_passwords_never_reach_the_console(make, clock, log):
     wifi = make([HOME, SHED])
     run(wifi, clock, 30000)
     assert "home-pass" not in log.text() and "shed-pass" not in log.text()
+
+
+# -- the setup page's side --------------------------------------------------------------------
+
+
+def test_the_access_point_is_given_the_manager_and_polled_while_up(make, clock, ap):
+    air()
+    wifi = make([HOME], rounds_before_ap=1)
+    run(wifi, clock, 1000)
+    assert ap.wifi is wifi and ap.polls > 1 and wifi.due_in(clock.now) <= 20
+
+
+def test_a_network_from_the_setup_page_is_tried_first_and_at_once(make, clock, ap, log):
+    air(home=("home-pass", -80), shed=("shed-pass", -40))
+    wifi = make([HOME], rounds_before_ap=1)
+    wifi.join_now(SHED)
+    run(wifi, clock, 200)
+    assert wifi.up and wifi.current == "shed" and wifi.networks == [SHED, HOME]
+
+
+def test_a_network_from_the_setup_page_replaces_a_known_one_of_the_same_name(make):
+    wifi = make([HOME, SHED])
+    wifi.join_now({"ssid": "home", "password": "new-pass"})
+    assert wifi.networks == [{"ssid": "home", "password": "new-pass"}, SHED]
+
+
+def test_why_the_setup_pages_network_failed_is_kept_for_the_page(make, clock, ap):
+    air(shed=("shed-pass", -40))
+    wifi = make([], rounds_before_ap=1)
+    run(wifi, clock, 200)
+    wifi.join_now({"ssid": "shed", "password": "wrong-pass"})
+    run(wifi, clock, 200)
+    assert (wifi.asked, wifi.asked_fail, wifi.up, ap.stops) == ("shed", "wrong password", False, 0)
+
+
+def test_another_networks_failure_is_not_blamed_on_the_setup_pages_one(make, clock, log):
+    air(shed=("shed-pass", -40))
+    wifi = make([HOME], rounds_before_ap=1)
+    run(wifi, clock, 200)
+    wifi.join_now({"ssid": "shed", "password": "wrong-pass"})
+    run(wifi, clock, 400)
+    assert "join 'home' failed (not found)" in log.text()
+    assert wifi.asked_fail == "wrong password"

@@ -1,7 +1,7 @@
 """Run one virtual board in the foreground, its console on the terminal, until Ctrl-C.
 
     python -m tools.vboard [--broker host:port] [--id hex] [--board esp32|picow] [--fs dir]
-                           [--heap size] [--serial path] [--umqtt VERSION]
+                           [--heap size] [--serial path] [--umqtt VERSION] [--setup]
 
 Without --broker a broker is started for the board (Mosquitto if installed, else amqtt).
 --umqtt gives the board another umqtt.simple than the package index's 1.3.4: any version a
@@ -10,6 +10,9 @@ the board also has `ussl`, as MicroPython 1.22 does. With --serial the board has
 port at `path` (a symlink to a pty, gone when the board stops) with the REPL on it: `mpremote
 connect path ...` works as with a board. An empty or new --fs folder is a freshly erased board:
 no boot.py or main.py, straight to the REPL.
+With --setup the board knows no Wi-Fi network and no broker, as one fresh from the box: its
+setup access point comes up after the first round and the console says where its page is
+(`setup: portal at http://127.0.0.1:PORT/`); pick `vboard-net` (password `vboard-pass`) there.
 """
 
 from __future__ import annotations
@@ -20,10 +23,20 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from tools.listen import parse_broker
 from tools.vboard import layout
 from tools.vboard.supervisor import VirtualBoard
+
+# --setup: nothing known, the setup AP after one failed round; a few networks in the air.
+SETUP_SECRETS: dict[str, Any] = {"wifi": []}
+SETUP_CONFIG: dict[str, Any] = {"wifi": {"rounds_before_ap": 1}}
+SETUP_AIR = layout.DEFAULT_AIR + [
+    {"ssid": "greenhouse", "password": "greenhouse-pass", "rssi": -68},
+    {"ssid": "neighbour", "password": "", "rssi": -84},
+    {"ssid": "hidden-net", "password": "hidden-pass", "rssi": -60, "hidden": True},
+]
 
 
 def broker_address(text: str) -> tuple[str, int]:
@@ -72,6 +85,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="the umqtt.simple version the board has, from ../shared/umqtt-simple (default: "
         "the package index's 1.3.4, fetched at setup)",
     )
+    parser.add_argument(
+        "--setup",
+        action="store_true",
+        help="a board that knows no network and no broker, so its setup page comes up "
+        "(join vboard-net, password vboard-pass, from the page)",
+    )
     return parser.parse_args(argv)
 
 
@@ -104,12 +123,20 @@ def main(argv: list[str] | None = None) -> int:
             fs=args.fs,
             board=args.board,
             uid=args.id,
-            broker=broker,
+            broker=None if args.setup else broker,
             heap=args.heap,
             echo=True,
             serial=args.serial,
             umqtt=args.umqtt,
+            config=SETUP_CONFIG if args.setup else None,
+            secrets=SETUP_SECRETS if args.setup else None,
         )
+        if args.setup:
+            board.set_air(SETUP_AIR)
+            where = f"{broker[0]}, port {broker[1]}" if broker else "yours"
+            print(
+                f"vboard: a board fresh from the box; the broker for its page: {where}", flush=True
+            )
         print(f"vboard: {board.device_id} powering on; Ctrl-C stops it", flush=True)
         try:
             stack.enter_context(board)

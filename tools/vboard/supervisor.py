@@ -53,6 +53,8 @@ CTRL_C = 0x03
 _ESCAPES = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|[@-Z\\-_])")  # VT100 sequences (line editing)
 RAW_PASTE_REPLY = b"R\x01\x80\x00\x01"  # the board's yes to raw-paste mode, window 128: binary
 _CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# The firmware's line when its setup page is up; the supervisor then says where the host finds it.
+PORTAL_UP = re.compile(r"^setup: setup page at http://")
 
 _running: set[VirtualBoard] = set()
 
@@ -72,6 +74,7 @@ def board_env(
     serial: bool = False,
     soft: bool = False,
     repl: str = "friendly",
+    portal: tuple[int, int] | None = None,
 ) -> dict[str, str]:
     """The environment bsp/launch.py runs in: who the board is, why it started, where things are.
 
@@ -82,6 +85,7 @@ def board_env(
     soft: this start is a soft reset (cause stays the last hardware reset's); repl: the REPL
     mode the start is in, friendly (boot.py, main.py, then the REPL) or raw (main.py skipped).
     ussl: the board has `ussl`, as MicroPython 1.22 (with umqtt.simple 1.3.4) has.
+    portal: the 127.0.0.1 ports (HTTP, DNS) where the setup portal's 80 and 53 appear.
     """
     env = dict(os.environ)
     env.update(
@@ -100,8 +104,17 @@ def board_env(
         VBOARD_FS=str(fs),
         VBOARD_FROZEN=str(frozen or ""),
         VBOARD_USSL="1" if ussl else "",
+        VBOARD_PORTAL_HTTP=str(portal[0]) if portal else "",
+        VBOARD_PORTAL_DNS=str(portal[1]) if portal else "",
     )
     return env
+
+
+def free_port(kind: socket.SocketKind) -> int:
+    """A port on 127.0.0.1 that nothing uses now (TCP or UDP), for the board to bind later."""
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class VirtualBoard:
@@ -173,6 +186,9 @@ class VirtualBoard:
         self._frozen = layout.frozen_dir(board, umqtt_dir)
         self._umqtt_dir = umqtt_dir
         self.switches = Switches(workdir / "control.json", layout.DEFAULT_AIR)
+        # The setup portal's ports on 127.0.0.1 (HTTP, DNS): the same for every start, so a page
+        # open in a browser keeps working across the board's resets.
+        self.portal_ports = (free_port(socket.SOCK_STREAM), free_port(socket.SOCK_DGRAM))
         self.serial = None if serial is None else Path(serial).absolute()
         self._port: SerialPort | None = None
 
@@ -218,6 +234,16 @@ class VirtualBoard:
         """<base>/<id>/<name>, e.g. topic("readings")."""
         base = self._config().get("base_topic") or "sensornode"
         return f"{base}/{self.device_id}/{name}"
+
+    @property
+    def portal_url(self) -> str:
+        """Where the host reaches the setup page while the board's access point is up."""
+        return f"http://127.0.0.1:{self.portal_ports[0]}/"
+
+    @property
+    def dns_address(self) -> tuple[str, int]:
+        """Where the host reaches the setup access point's DNS responder (UDP)."""
+        return ("127.0.0.1", self.portal_ports[1])
 
     @property
     def console(self) -> list[str]:
@@ -381,6 +407,8 @@ class VirtualBoard:
             self._cond.notify_all()
             if self.echo:
                 print(self._head + line, flush=True)
+        if PORTAL_UP.match(line):
+            self._say(f"setup: portal at {self.portal_url} (DNS on udp {self.dns_address[1]})")
 
     def _read_console(self, stream: IO[bytes]) -> None:
         with stream:
@@ -502,6 +530,7 @@ class VirtualBoard:
             serial=self._port is not None,
             soft=soft,
             repl=repl,
+            portal=self.portal_ports,
         )
         cmd = [str(self.micropython)]
         if self.heap:

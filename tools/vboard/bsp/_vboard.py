@@ -33,6 +33,11 @@ REPL = _env("VBOARD_REPL", "friendly")  # the REPL mode the start is in: friendl
 _BOOT = _env("VBOARD_BOOT", "0")  # this start's number: the supervisor ignores older processes
 _CONTROL = _env("VBOARD_CONTROL")
 _SUPERVISOR_PORT = _env("VBOARD_SUPERVISOR")  # UDP port on 127.0.0.1; empty: nobody listens
+# The setup portal's HTTP (80) and DNS (53) ports as the host reaches them on 127.0.0.1.
+PORTAL_PORTS = {}
+for _port, _name in ((80, "VBOARD_PORTAL_HTTP"), (53, "VBOARD_PORTAL_DNS")):
+    if _env(_name):
+        PORTAL_PORTS[_port] = int(_env(_name))
 # Events (link drops, stalls) are counters in the control file; those counted before this start
 # belong to an earlier life of the board and are not acted on again.
 _seen = json.loads(_env("VBOARD_EVENTS", "{}"))

@@ -77,7 +77,7 @@ def _size(path):
 # The board support a process can import: with the filesystem mounted at / the bsp folder is out
 # of reach, so a serial board imports these before it mounts it.
 # (and the port's own module, named as its platform: esp32 or rp2).
-_BSP = ("machine", "network", "ntptime", "onewire", "ds18x20", "dht", "_repl")
+_BSP = ("machine", "network", "socket", "ntptime", "onewire", "ds18x20", "dht", "_repl")
 
 
 def setup():
