@@ -87,7 +87,8 @@ def setup():
     mpy122 = [bsp + "/mpy122"] if os.getenv("VBOARD_USSL") else []
     proxy = _BoardSys()
     if _vboard.SERIAL:
-        sys.path[:] = [bsp] + mpy122 + ([frozen] if frozen else [])
+        # (.frozen: the port's own frozen modules, ssl among them, which ussl stands on)
+        sys.path[:] = [bsp] + mpy122 + [".frozen"] + ([frozen] if frozen else [])
         for name in _BSP + (_vboard.PLATFORM,) + (("ussl",) if mpy122 else ()):
             __import__(name)
         if frozen:
