@@ -269,6 +269,45 @@ def test_provision_refuses_bad_secrets_without_showing_the_password(tmp_path: Pa
     assert "vboar" not in done.stderr
 
 
+def tls_config(tmp_path: Path, ca_file: str = "ca.pem") -> Path:
+    config = tmp_path / "config.json"
+    mqtt = {"host": "10.0.0.5", "port": 8883, "tls": True, "ca_file": ca_file}
+    config.write_text(json.dumps({"mqtt": mqtt}))
+    return config
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (
+            b"-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n",
+            "not a certificate (PEM or DER)",
+        ),
+        (b"-----BEGIN CERTIFICATE-----\nMIIB\n", "a PEM certificate without its END line"),
+    ],
+)
+def test_provision_and_flash_refuse_a_ca_file_that_is_not_a_certificate(
+    tmp_path: Path, content: bytes, why: str
+) -> None:
+    config = tls_config(tmp_path)
+    (tmp_path / "ca.pem").write_bytes(content)
+    for args in (
+        ("provision", "--config", str(config)),
+        ("flash", "--config-dir", str(tmp_path)),
+    ):
+        line = one_line_error(tool(*args, "--port", "/dev/ttyUSB-none"))
+        assert (
+            line == f"{args[0]}: {tmp_path / 'ca.pem'} (mqtt.ca_file): {why}; nothing was written"
+        )
+
+
+def test_provision_refuses_a_ca_file_config_json_names_but_that_is_not_there(
+    tmp_path: Path,
+) -> None:
+    line = one_line_error(tool("provision", "--config", str(tls_config(tmp_path)), "--port", "x"))
+    assert f"config.json names mqtt.ca_file 'ca.pem', but {tmp_path / 'ca.pem'} does not" in line
+
+
 # -- flashing the virtual esp32 -----------------------------------------------------------------
 
 
@@ -367,6 +406,28 @@ class TestFlashingAnEsp32:
             _, status = os.waitpid(pid, 0)
             os.close(terminal)
         assert os.waitstatus_to_exitcode(status) == 0
+
+    def test_provision_copies_the_ca_file_config_json_names_pem_or_der(
+        self, esp32: VirtualBoard, repo: Path, first_flash: subprocess.CompletedProcess[str]
+    ) -> None:
+        import ssl
+
+        import trustme
+
+        pem = trustme.CA().cert_pem.bytes()
+        der = ssl.PEM_cert_to_DER_cert(pem.decode())
+        config = json.loads((repo / "config.json").read_text())
+        for name, data in (("ca.pem", pem), ("ca.der", der)):
+            tls = layout.merge(config, {"mqtt": {"tls": True, "ca_file": name}})
+            (repo / "tls-config.json").write_text(json.dumps(tls))
+            (repo / name).write_bytes(data)
+            done = tool("provision", "--config", str(repo / "tls-config.json"), "--port",
+                        port(esp32))  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            assert f"provision: wrote config.json, {name} " in done.stdout
+            assert (esp32.fs / name).read_bytes() == data
+        done = tool("provision", "--config", str(repo / "config.json"), "--port", port(esp32))
+        assert done.returncode == 0, done.stderr
 
     def test_provision_with_new_wifi_secrets_moves_the_board_to_that_network(
         self, esp32: VirtualBoard, repo: Path, first_flash: subprocess.CompletedProcess[str]

@@ -551,7 +551,39 @@ def checked_files(
         if name == "secrets.json":
             hide.learn(checked.value)
         out.append(checked)
+        if name == "config.json":
+            out += ca_file(checked, path.parent, tool)
     return out
+
+
+def ca_file(config: Checked, directory: Path, tool: str) -> list[Checked]:
+    """The CA certificate config.json names (mqtt.ca_file, with mqtt.tls on), from `directory`,
+    checked with the board's own firmware/cert.py: [] when none is named; FlashError when it is
+    missing or not a certificate. It is copied as it is: the board converts PEM to DER itself."""
+    mqtt = config.value.get("mqtt") if isinstance(config.value, dict) else None
+    name = mqtt.get("ca_file") if isinstance(mqtt, dict) and mqtt.get("tls") else None
+    if not name:
+        return []
+    board_name = name.lstrip("/")
+    if "/" in board_name:
+        raise FlashError(
+            f"config.json: mqtt.ca_file {name!r} is in a folder; {tool} copies it to the board's "
+            "root: name it without a folder (e.g. \"ca.pem\"); nothing was written"
+        )
+    path = directory / board_name
+    if not path.is_file():
+        raise FlashError(
+            f"config.json names mqtt.ca_file {name!r}, but {path} does not exist; put the CA "
+            "certificate (PEM or DER) there; nothing was written"
+        )
+    from firmware.cert import der
+
+    data = path.read_bytes()
+    try:
+        der(data)
+    except ValueError as e:
+        raise FlashError(f"{path} (mqtt.ca_file): {e}; nothing was written") from None
+    return [Checked(board_name, path, data, None)]
 
 
 def rel(path: Path) -> Path:
