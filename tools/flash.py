@@ -568,7 +568,7 @@ def ca_file(config: Checked, directory: Path, tool: str) -> list[Checked]:
     if "/" in board_name:
         raise FlashError(
             f"config.json: mqtt.ca_file {name!r} is in a folder; {tool} copies it to the board's "
-            "root: name it without a folder (e.g. \"ca.pem\"); nothing was written"
+            'root: name it without a folder (e.g. "ca.pem"); nothing was written'
         )
     path = directory / board_name
     if not path.is_file():
