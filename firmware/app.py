@@ -94,6 +94,8 @@ def _wire(board, cfg, secrets):
         mq["tls"],
         ca,
         timeout_for(mq["keepalive"]),
+        time,
+        log,
     )
     where = "%s:%d" % (mq["host"], mq["port"])
     session = Session(

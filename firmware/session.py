@@ -2,12 +2,17 @@
 # subscribe to commands again, keep the link proven with our own PINGREQs, and on any failure
 # drop the connection and come back with capped, jittered backoff. Commands that arrive are only
 # queued here: acting on them inside umqtt's callback could publish from within a publish.
+# A retained command is never run: it would come back with every connect (a retained reboot is
+# a boot loop). A link that fails soon after its connect is not retried at once: whatever broke
+# it (a message the node cannot take, a broker that stops acknowledging) would break the next
+# one too, so the backoff goes on growing until a link has lasted _PROVEN_MS.
 from micropython import const
 
 ONLINE = b"online"
 OFFLINE = b"offline"
 _CMD_QUEUE = const(4)
 _SUBACK_REFUSED = const(0x80)
+_PROVEN_MS = const(30000)
 
 
 class Session:
@@ -25,6 +30,8 @@ class Session:
         self.next_attempt = clock.ticks_ms()
         self.last_ping = 0
         self.ping_outstanding = False
+        self.since = 0  # when the current link came up
+        self.proven = False  # it has lasted _PROVEN_MS: the backoff starts again from its base
         self.connects = 0
         self.commands = []  # raw command payloads, oldest first, at most _CMD_QUEUE
         self.commands_lost = 0
@@ -37,6 +44,14 @@ class Session:
         # Some brokers (amqtt) push retained messages of other clients' subscriptions at connect:
         # only our own command topic is a command.
         if topic != self.topics.cmd:
+            return
+        if self.transport.sock.retained:
+            cmd = self.topics.cmd.decode()
+            self.log(
+                "cmd",
+                "ignored a retained command on %s (clear it: mosquitto_pub -r -n -t '%s')"
+                % (cmd, cmd),
+            )
             return
         if len(self.commands) >= _CMD_QUEUE:
             self.commands_lost += 1  # counted in the heartbeat's errors
@@ -66,7 +81,11 @@ class Session:
             for _ in range(_CMD_QUEUE):
                 if self.transport.client.check_msg() is None:
                     break
+            self.transport.flush()  # PUBACKs umqtt wrote for QoS 1 commands
             self._keepalive(now)
+            if not self.proven and self.clock.ticks_diff(now, self.since) >= _PROVEN_MS:
+                self.proven = True
+                self.backoff.reset()
         except Exception as e:  # umqtt raises OSError, asserts, or indexes short reads
             self.drop(now, "lost (%s)" % self.transport.describe(e))
 
@@ -86,9 +105,9 @@ class Session:
     def connect(self, now):
         try:
             self.transport.open(self.topics.status, OFFLINE, self._on_message)
-            client = self.transport.client
-            client.publish(self.topics.status, ONLINE, True, 1)
-            self._subscribe(client)
+            # one deadline from the CONNECT to the SUBACK
+            self.transport.publish(self.topics.status, ONLINE, True, 1, False)
+            self._subscribe()
         except Exception as e:
             self.transport.close()
             why = self.transport.describe(e)
@@ -98,7 +117,8 @@ class Session:
             return False
         self.online = True
         self.connects += 1
-        self.backoff.reset()
+        self.since = now
+        self.proven = False
         self.last_ping = now
         self.ping_outstanding = False
         self.log("mqtt", "connected to %s as %s%s" % (self.where, self.topics.device, self._tls()))
@@ -112,11 +132,11 @@ class Session:
             return " over TLS, certificate verified"
         return " over TLS, unverified: no mqtt.ca_file, so any server is believed"
 
-    def _subscribe(self, client):
+    def _subscribe(self):
         # A broker whose access rules deny the command topic answers SUBACK 0x80 (umqtt raises
         # it): readings still go out, so the connection stays and only commands are off.
         try:
-            client.subscribe(self.topics.cmd, 1)
+            self.transport.subscribe(self.topics.cmd, 1, False)
         except self.transport.umqtt.MQTTException as e:
             if not e.args or e.args[0] != _SUBACK_REFUSED:
                 raise
@@ -134,10 +154,14 @@ class Session:
     def drop(self, now, why):
         # The connection is gone or unusable: close it (the broker sends our will) and retry.
         self.transport.close()
-        if self.online:
-            self.online = False
-            self.next_attempt = now  # the first retry after a working link is immediate
+        if not self.online:
+            return
+        self.online = False
+        if self.proven:
+            self.next_attempt = now  # the first retry after a proven link is immediate
             self.log("mqtt", "broker %s %s; reconnecting" % (self.where, why))
+        else:
+            self._retry(now, why)
 
     def publish(self, topic, msg, retain, qos, now):
         # True once the broker has it (QoS 1: PUBACK seen); False, with the link dropped, if not.
@@ -146,8 +170,7 @@ class Session:
         if type(msg) is str:  # JSON from payload.py: umqtt counts len(), so it must get bytes
             msg = msg.encode()
         try:
-            self.transport.client.publish(topic, msg, retain, qos)
-            self.transport.flush()
+            self.transport.publish(topic, msg, retain, qos)
             return True
         except Exception as e:
             self.drop(now, "lost (%s on publish)" % self.transport.describe(e))

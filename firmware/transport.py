@@ -1,10 +1,17 @@
 # The MQTT transport: umqtt.simple, whichever version the board has (1.3.4 to 1.8.0), with what
 # it lacks added around it. It never reconnects or decides anything; session.py does.
 #
-# umqtt.simple sets no socket timeout and its check_msg() leaves the socket fully blocking, so a
-# QoS 1 publish on a dead link would wait for PUBACK forever. The socket is therefore wrapped:
-# "blocking" means "blocking up to timeout_s", and every byte read marks the link as alive,
-# which is how a PINGRESP (that check_msg() reports as None, like silence) is noticed.
+# umqtt.simple sets no socket timeout, its check_msg() leaves the socket fully blocking, and a
+# socket timeout is per read anyway: a broker that drips one byte at a time, or keeps sending
+# while a QoS 1 publish waits for its PUBACK, never trips it. The socket is therefore wrapped
+# (from before CONNECT, through the socket module umqtt sees) and the wrapper reads MQTT's
+# framing itself, ahead of umqtt: every packet, and every exchange (CONNECT to CONNACK, PUBLISH
+# to PUBACK, SUBSCRIBE to SUBACK), must be complete by one deadline; a PUBLISH the node will not
+# take (too large, QoS 2) and any packet umqtt would not read to its end are read past here, a
+# scratch buffer at a time, so umqtt never sees them and the stream stays in step. Every byte
+# read marks the link as alive, which is how a PINGRESP (check_msg() reports it as None, like
+# silence) is noticed. The retain flag of the PUBLISH being delivered, which umqtt does not
+# pass to its callback, is kept in `retained`.
 #
 # umqtt sizes packets with len(), so everything handed to it is bytes: a str with a non-ASCII
 # character would go out with a wrong length and the broker would drop the link.
@@ -18,7 +25,16 @@ REFUSALS = {
     5: "not authorised",
 }
 DEFAULT_TIMEOUT_S = const(5)
-_OUT_MAX = const(256)  # one MQTT packet header plus a typical reading
+_OUT_MAX = const(256)  # one MQTT packet header plus a typical reading; also the drain buffer
+IN_MAX = const(1024)  # the largest packet handed to umqtt: commands are at most 256 bytes
+_TOPIC_MAX = const(200)  # the longest topic a skipped message is named by
+_PUBLISH = const(0x30)
+_PUBACK = const(0x40)
+_PINGRESP = const(0xD0)
+CONNACK = const(0x20)
+SUBACK = const(0x90)
+_ETIMEDOUT = const(110)  # MicroPython's errno on every port
+_EAGAIN = const(11)
 
 
 def timeout_for(keepalive_s):
@@ -37,34 +53,185 @@ class WatchedSocket:
     # QoS 1 publish back by ~40 ms. `sock` is what umqtt reads and writes (a TLS socket over
     # TLS); timeouts go to `raw`, the TCP socket under it: MicroPython's TLS socket has no
     # settimeout(), and its reads wait on the TCP socket's timeout.
-    def __init__(self, sock, timeout_s, raw=None):
+    def __init__(self, sock, timeout_s, clock, log, raw=None):
         self.sock = sock
-        self.raw = raw = sock if raw is None else raw
+        self.raw = sock if raw is None else raw
         self.timeout_s = timeout_s
+        self.clock = clock
+        self.log = log
         self.rx = False  # set by any byte received; the session clears it when it pings
         self.out = bytearray(_OUT_MAX)
         self.fill = 0
-        raw.settimeout(timeout_s)
+        self.blocking = True  # as umqtt asked: False only for check_msg()'s first read
+        self.awaiting = 0  # the answer the running exchange waits for; 0 outside one
+        self.until = clock.ticks_add(clock.ticks_ms(), timeout_s * 1000)  # exchange or packet
+        self.left = 0  # bytes of the current packet not yet handed to umqtt
+        self.ahead = None  # its length bytes, read ahead of umqtt
+        self.retained = False  # the retain flag of the last PUBLISH handed to umqtt
+        self.t = None
+        self._timeout(timeout_s)
+
+    def _timeout(self, t):
+        # Reads wait by their deadline or not at all; writes (a full send buffer) by timeout_s.
+        if t != self.t:
+            self.t = t
+            self.raw.settimeout(t)
+
+    def expect(self, op, fresh=True):
+        # Starts an exchange: every read until expect(0) shares one deadline, however many
+        # other packets come meanwhile; `op` is the answer it waits for. fresh=False goes on
+        # with the running deadline (a connect: CONNACK, birth PUBACK and SUBACK in one).
+        self.awaiting = op
+        if fresh:
+            self.until = self.clock.ticks_add(self.clock.ticks_ms(), self.timeout_s * 1000)
 
     def flush(self):
         if self.fill:
             n = self.fill
             self.fill = 0
+            self._timeout(self.timeout_s)
             self.sock.write(self.out, n)
 
     def read(self, n):
         self.flush()
-        data = self.sock.read(n)
-        if data:
-            self.rx = True
+        first = None
+        if not self.left:
+            first = self._start()
+            if not first:
+                return first  # None: nothing to read (or a packet read past); b"": closed
+            n -= 1
+            if not n:
+                return first
+        ahead = self.ahead
+        if ahead is None:
+            data = self._recv(min(n, self.left))
+        elif n == len(ahead):
+            data = ahead
+            self.ahead = None
+        elif n < len(ahead):
+            data = ahead[:n]
+            self.ahead = ahead[n:]
+        else:
+            self.ahead = None
+            data = ahead + self._recv(min(n - len(ahead), self.left - len(ahead)))
+        self.left -= len(data)
+        return data if first is None else first + data
+
+    def _start(self):
+        # A packet's first byte, then its length, read ahead of umqtt: the packet is handed on
+        # only if umqtt can take it whole.
+        clock = self.clock
+        if not self.awaiting:
+            self.until = clock.ticks_add(clock.ticks_ms(), self.timeout_s * 1000)
+        if self.blocking:
+            first = self._recv(1)
+        else:
+            self._timeout(0)
+            first = self.sock.read(1)
+        if not first:
+            return first
+        self.rx = True
+        op = first[0]
+        size = 0
+        shift = 0
+        ahead = None
+        while True:
+            b = self._recv(1)
+            if not b:
+                return b""  # closed within a header: umqtt raises OSError(-1) on the next read
+            ahead = b if ahead is None else ahead + b
+            size |= (b[0] & 0x7F) << shift
+            if not b[0] & 0x80 or shift == 21:
+                break
+            shift += 7
+        kind = op & 0xF0
+        if kind == _PUBLISH:
+            if op & 6 == 6 or op & 6 == 4 or size > IN_MAX:
+                self._skip(op, size)
+                return None
+            self.retained = op & 1 == 1
+        elif kind != _PINGRESP and op != self.awaiting:
+            # umqtt would return this op without reading the rest, and lose its place
+            self._drain(size)
+            return None
+        self.ahead = ahead
+        self.left = len(ahead) + size
+        return first
+
+    def _recv(self, n):
+        # n bytes by the deadline (fewer only if the broker closed); OSError(ETIMEDOUT) past it.
+        data = b""
+        while n > len(data):
+            self._timeout(0)
+            got = self.sock.read(n - len(data))
+            if got is None:
+                got = self._wait()
+            if not got:
+                return data  # closed: umqtt raises OSError(-1) or indexes short
+            data += got
+        self.rx = True
         return data
 
-    def readinto(self, buf, n=-1):
-        self.flush()
-        got = self.sock.readinto(buf) if n < 0 else self.sock.readinto(buf, n)
-        if got:
+    def _wait(self):
+        # One byte, waiting no longer than what is left of the deadline. Waits are for one byte
+        # and what else has arrived is then taken without waiting: a socket timeout restarts
+        # with every byte, so a broker that drips could otherwise stretch it without end.
+        ms = self.clock.ticks_diff(self.until, self.clock.ticks_ms())
+        if ms > 0:
+            self._timeout(ms / 1000)
+            try:
+                got = self.sock.read(1)
+            except OSError as e:
+                if e.args[0] not in (_ETIMEDOUT, _EAGAIN):
+                    raise
+                got = None
+            if got is not None:
+                return got
+        raise OSError(_ETIMEDOUT)
+
+    def _drain(self, n):
+        # Reads n bytes past umqtt, into the write buffer (empty: every read flushes it first).
+        while n > 0:
+            self._timeout(0)
+            got = self.sock.readinto(self.out, min(n, _OUT_MAX))
+            if got is None:
+                got = len(self._wait() or b"")
+            if not got:
+                raise OSError(-1)
             self.rx = True
-        return got
+            n -= got
+
+    def _skip(self, op, size):
+        # A PUBLISH the node does not take: named on the console, read past, and acknowledged
+        # at QoS 1 so that the broker's in-flight window does not fill up with it.
+        topic = ""
+        pid = None
+        rest = size
+        if rest >= 2:
+            n = self._recv(2)
+            n = n[0] << 8 | n[1] if len(n) == 2 else rest
+            rest -= 2
+            if n <= min(rest, _TOPIC_MAX):
+                topic = self._recv(n).decode()
+            else:
+                self._drain(min(n, rest))
+            rest -= n
+            if op & 6 == 2 and rest >= 2:
+                pid = self._recv(2)
+                rest -= 2
+        why = "QoS 2 is not supported" if op & 4 else "over the %d bytes this node takes" % IN_MAX
+        msg = "skipped a message of %d bytes on %s (%s)" % (size, topic or "?", why)
+        if op & 1 and topic:
+            msg += "; it is retained: clear it with mosquitto_pub -r -n -t '%s'" % topic
+        self.log("mqtt", msg)
+        self._drain(rest)
+        if pid is not None and len(pid) == 2:
+            self.write(b"\x40\x02")
+            self.write(pid)
+
+    def readinto(self, buf, n=-1):
+        # umqtt.simple reads with read() only; anything else would bypass the framing.
+        raise OSError(95)
 
     def write(self, buf, n=-1):
         if type(buf) is str:  # umqtt writes topics as they were given: gather them too
@@ -74,6 +241,7 @@ class WatchedSocket:
             n = len(buf)
         if n > _OUT_MAX:  # rare: send what is gathered, then this as is
             self.flush()
+            self._timeout(self.timeout_s)
             return self.sock.write(buf) if whole else self.sock.write(buf, n)
         if self.fill + n > _OUT_MAX:
             self.flush()
@@ -87,11 +255,15 @@ class WatchedSocket:
         self.fill = f + n
         return n
 
+    def connect(self, addr):
+        self.sock.connect(addr)
+
     def setblocking(self, flag):
-        self.raw.settimeout(self.timeout_s if flag else 0)
+        self.blocking = flag
 
     def settimeout(self, t):
-        self.raw.settimeout(self.timeout_s if t is None else t)
+        # umqtt 1.5.0 and later set the connect timeout; reads keep their own deadlines.
+        self.blocking = t != 0
 
     def close(self):
         try:
@@ -101,21 +273,22 @@ class WatchedSocket:
         self.sock.close()
 
 
-class _TimedSockets:
-    # Stands in for the socket module inside umqtt.simple: every socket it makes gets the timeout
-    # at once (1.3.4 and 1.4.0 take none, so a broker that accepts TCP but never answers would
-    # hang the board, TLS handshake included), and the last one is kept: under TLS it is the
+class _Sockets:
+    # Stands in for the socket module inside umqtt.simple: every socket it makes gets the
+    # timeout at once (1.3.4 and 1.4.0 take none, so a broker that accepts TCP but never answers
+    # would hang the board, TLS handshake included) and, without TLS, is watched from the
+    # CONNECT on, so the CONNACK too has a deadline. The last one is kept: under TLS it is the
     # only handle on the TCP socket, which the timeouts must go to.
-    def __init__(self, real, timeout_s):
+    def __init__(self, real, transport):
         self.real = real
-        self.timeout_s = timeout_s
+        self.transport = transport
         self.last = None
 
     def socket(self, *args):
         s = self.real.socket(*args)
-        s.settimeout(self.timeout_s)
+        s.settimeout(self.transport.timeout_s)
         self.last = s
-        return s
+        return self.transport.watch(s)
 
     def getaddrinfo(self, *args):
         return self.real.getaddrinfo(*args)
@@ -156,6 +329,8 @@ class Transport:
         tls=False,
         ca_data=None,
         timeout_s=DEFAULT_TIMEOUT_S,
+        clock=None,
+        log=None,
     ):
         self.umqtt = umqtt  # the umqtt.simple module, whichever version the board has
         self.args = (_b(client_id), host, port, _b(user), _b(password), keepalive)
@@ -163,6 +338,8 @@ class Transport:
         self.tls = tls
         self.ca_data = ca_data  # the CA certificate as DER (firmware/cert.py), or None
         self.timeout_s = timeout_s
+        self.clock = clock
+        self.log = log
         self.client = None
         self.sock = None
         self.sockets = None  # the socket module umqtt sees, once open() has put it there
@@ -175,6 +352,14 @@ class Transport:
             return "off"
         return "verified" if self.ca_data else "unverified"
 
+    def watch(self, sock):
+        # The raw socket a connect starts with, wrapped (TLS wraps it itself, later).
+        if self.tls:
+            return sock
+        w = WatchedSocket(sock, self.timeout_s, self.clock, self.log)
+        w.expect(CONNACK)
+        return w
+
     def _make_client(self):
         c = self.umqtt.MQTTClient(*self.args)
         if self.tls:
@@ -186,7 +371,10 @@ class Transport:
         # MQTTException with the refusal code, or whatever a confused umqtt asserts.
         self.close()
         if self.sockets is None:
-            self.sockets = self.umqtt.socket = _TimedSockets(self.umqtt.socket, self.timeout_s)
+            real = self.umqtt.socket
+            if type(real) is _Sockets:  # another transport's (in tests): not one inside another
+                real = real.real
+            self.sockets = self.umqtt.socket = _Sockets(real, self)
         c = self._make_client()
         c.set_last_will(will_topic, will_msg, True, 1)
         c.set_callback(on_message)
@@ -199,9 +387,32 @@ class Transport:
                 self.connect_takes_timeout = False
         if not self.connect_takes_timeout:
             present = c.connect(True)
-        self.sock = WatchedSocket(c.sock, self.timeout_s, self.sockets.last)
-        c.sock = self.sock
+        if type(c.sock) is not WatchedSocket:  # TLS: wrapped only now, around the TLS socket
+            c.sock = WatchedSocket(c.sock, self.timeout_s, self.clock, self.log, self.sockets.last)
+        self.sock = c.sock
         return present
+
+    def publish(self, topic, msg, retain, qos, fresh=True):
+        # One PUBLISH; at QoS 1 it and its PUBACK are one exchange with one deadline.
+        c = self.client
+        if c.pid >= 0xFFFF:
+            c.pid = 0  # umqtt would send packet id 0 next, which brokers reject
+        self.sock.expect(_PUBACK if qos else 0, fresh)
+        try:
+            c.publish(topic, msg, retain, qos)
+        finally:
+            self.sock.expect(0)
+        self.sock.flush()
+
+    def subscribe(self, topic, qos, fresh=True):
+        c = self.client
+        if c.pid >= 0xFFFF:
+            c.pid = 0
+        self.sock.expect(SUBACK, fresh)
+        try:
+            c.subscribe(topic, qos)
+        finally:
+            self.sock.expect(0)
 
     def flush(self):
         # Sends what umqtt wrote and nothing has read after (QoS 0 publishes, PINGREQ).

@@ -82,7 +82,7 @@ def make_node(umqtt, clock, log, qos=1):
         },
         log,
     )
-    transport = Transport(umqtt, T.device, "127.0.0.1", 1883, None, None, 30)
+    transport = Transport(umqtt, T.device, "127.0.0.1", 1883, None, None, 30, clock=clock, log=log)
     session = Session(transport, T, 30, clock, Backoff(1000, 1000, lambda b: 0xFFFF), log, "b")
     sensors = FakeSensors()
     node = Node(

@@ -1,6 +1,7 @@
 """The MQTT session over umqtt.simple: will, birth, keepalive, reconnect, resubscribe, refusals."""
 
 import errno
+from itertools import pairwise
 
 import pytest
 
@@ -8,6 +9,7 @@ from firmware.backoff import Backoff
 from firmware.session import Session
 from firmware.topics import Topics
 from firmware.transport import Transport, WatchedSocket
+from host_tests.conftest import Clock
 
 T = Topics("sensornode", "esp32-a1b2c3")
 STATUS = "sensornode/esp32-a1b2c3/status"
@@ -16,7 +18,9 @@ STATUS = "sensornode/esp32-a1b2c3/status"
 @pytest.fixture
 def make(umqtt, clock, log):
     def make(keepalive=30, host="127.0.0.1"):
-        transport = Transport(umqtt, T.device, host, 1883, "user", "pw", keepalive)
+        transport = Transport(
+            umqtt, T.device, host, 1883, "user", "pw", keepalive, clock=clock, log=log
+        )
         backoff = Backoff(1000, 8000, lambda bits: 0xFFFF)
         return Session(transport, T, keepalive, clock, backoff, log, "127.0.0.1:1883")
 
@@ -80,22 +84,6 @@ def test_socket_gets_a_timeout_so_no_call_blocks_forever(make, clock, umqtt):
     assert s.transport.sock.sock.timeout == 5
 
 
-def test_setblocking_true_as_check_msg_calls_it_restores_the_timeout_not_full_blocking():
-    # umqtt's check_msg() ends with sock.setblocking(True): on the raw socket, no timeout at all.
-    class Raw:
-        timeout = "unset"
-
-        def settimeout(self, t):
-            self.timeout = t
-
-    raw = Raw()
-    w = WatchedSocket(raw, 5)
-    w.setblocking(False)
-    assert raw.timeout == 0
-    w.setblocking(True)
-    assert raw.timeout == 5
-
-
 def test_pings_on_its_own_schedule(make, clock, umqtt):
     s = make(keepalive=30)
     s.poll(clock.now)
@@ -118,9 +106,10 @@ def test_answered_pings_keep_the_link(make, clock, umqtt):
     assert s.online and s.reconnects == 0
 
 
-def test_reconnects_after_a_drop_and_says_online_again(make, clock, umqtt):
+def test_reconnects_at_once_after_a_proven_link_drops_and_says_online_again(make, clock, umqtt):
     s = make()
     s.poll(clock.now)
+    run(s, clock, 30000)  # the link has lasted long enough to be trusted
     umqtt.broker.check_error = OSError(-1)
     run(s, clock, 100)
     umqtt.broker.check_error = None
@@ -129,11 +118,28 @@ def test_reconnects_after_a_drop_and_says_online_again(make, clock, umqtt):
     assert (s.online, len(births), s.reconnects) == (True, 2, 1)
 
 
+def test_a_link_that_fails_soon_after_its_connect_is_retried_with_growing_backoff(
+    make, clock, umqtt, log
+):
+    # whatever broke it (a message the node cannot take, a broker that stops answering) would
+    # break the next one at once: no reconnect storm
+    s = make()
+    connects_at = []
+    for _ in range(8):
+        while not s.online:
+            s.poll(clock.advance(100))
+        connects_at.append(clock.now)
+        s.drop(clock.advance(100), "lost (test)")
+    waits = [clock.ticks_diff(b, a) for a, b in pairwise(connects_at)]
+    assert waits == sorted(waits) and waits[-1] >= 8000, waits
+    assert "broker 127.0.0.1:1883 lost (test); retry in 1 s" in log.text()
+
+
 def test_resubscribes_after_every_reconnect(make, clock, umqtt):
     s = make()
     s.poll(clock.now)
     s.drop(clock.now, "test")
-    run(s, clock, 100)
+    run(s, clock, 1100)
     assert [t for t, _ in umqtt.broker.subscribed].count("sensornode/esp32-a1b2c3/cmd") == 2
 
 
@@ -230,9 +236,9 @@ def test_umqtt_without_connect_timeout_gets_timed_sockets(umqtt, clock, log):
 
     umqtt.MQTTClient = Legacy
     try:
-        t = Transport(umqtt, "id", "127.0.0.1", 1883, None, None, 30)
+        t = Transport(umqtt, "id", "127.0.0.1", 1883, None, None, 30, clock=clock, log=log)
         t.open("s", b"offline", lambda topic, msg: None)
-        assert (t.connect_takes_timeout, umqtt.socket.timeout_s) == (False, 5)
+        assert (t.connect_takes_timeout, umqtt.socket.transport.timeout_s) == (False, 5)
     finally:
         umqtt.MQTTClient = Legacy.__bases__[0]
         umqtt.socket = umqtt.socket.real if hasattr(umqtt.socket, "real") else umqtt.socket
@@ -261,7 +267,7 @@ class Wire:
         return len(data)
 
     def read(self, n):
-        return b"\x40"
+        return b"\xd0\x00"[:n]  # PINGRESP, all the wrapper reads at once
 
     def close(self):
         self.closed = True
@@ -269,7 +275,7 @@ class Wire:
 
 def test_the_pieces_of_a_packet_leave_as_one_segment_before_the_next_read():
     wire = Wire()
-    w = WatchedSocket(wire, 5)
+    w = WatchedSocket(wire, 5, Clock(), print)
     w.write(bytearray(b"\x32\x0c\0\0"), 2)  # umqtt: header, then only its first n bytes
     w.write(b"\x00\x01")
     w.write(b"t")
@@ -280,7 +286,7 @@ def test_the_pieces_of_a_packet_leave_as_one_segment_before_the_next_read():
 
 def test_nothing_is_sent_until_a_read_or_a_flush():
     wire = Wire()
-    w = WatchedSocket(wire, 5)
+    w = WatchedSocket(wire, 5, Clock(), print)
     w.write(b"\xc0\x00")
     assert wire.segments == []
     w.flush()
@@ -289,7 +295,7 @@ def test_nothing_is_sent_until_a_read_or_a_flush():
 
 def test_a_write_larger_than_the_buffer_goes_straight_out_after_what_was_gathered():
     wire = Wire()
-    w = WatchedSocket(wire, 5)
+    w = WatchedSocket(wire, 5, Clock(), print)
     w.write(b"head")
     w.write(b"x" * 1000)
     assert wire.segments == [b"head", b"x" * 1000]
@@ -297,7 +303,7 @@ def test_a_write_larger_than_the_buffer_goes_straight_out_after_what_was_gathere
 
 def test_close_sends_a_gathered_disconnect_first():
     wire = Wire()
-    w = WatchedSocket(wire, 5)
+    w = WatchedSocket(wire, 5, Clock(), print)
     w.write(b"\xe0\x00")
     w.close()
     assert (wire.segments, wire.closed) == ([b"\xe0\x00"], True)
@@ -314,7 +320,7 @@ def test_qos0_publishes_and_pings_are_flushed_at_once(make, clock, umqtt):
 
 def test_a_topic_written_as_text_is_gathered_with_the_rest_of_the_packet():
     wire = Wire()
-    w = WatchedSocket(wire, 5)
+    w = WatchedSocket(wire, 5, Clock(), print)
     w.write(b"\x32\x0c")
     w.write("sensornode/x/readings")
     w.write(b"{}")

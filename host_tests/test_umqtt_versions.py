@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from firmware.transport import Transport
+from host_tests.conftest import Clock, Log
 from tools.vboard import layout
 
 VERSIONS = layout.UMQTT_VERSIONS
@@ -140,7 +141,19 @@ def open_transport(
     needs_shared(version)
     recorder = Recorder(replies)
     umqtt = load_umqtt(version, monkeypatch, recorder)
-    t = Transport(umqtt, "esp32-é1", "broker.lan", 8883, "üser", "pässword", 30, tls, ca)
+    t = Transport(
+        umqtt,
+        "esp32-é1",
+        "broker.lan",
+        8883,
+        "üser",
+        "pässword",
+        30,
+        tls,
+        ca,
+        clock=Clock(),
+        log=Log(),
+    )
     t.open(b"base/esp32-\xc3\xa91/status", b"offline", lambda topic, msg: None)
     return t, recorder
 
@@ -175,7 +188,10 @@ def test_timeouts_go_to_the_tcp_socket_under_tls_on_every_version(
     assert rec.raw.timeouts[0] == 5  # before the TCP connect and the handshake
     before = len(rec.raw.timeouts)
     assert t.client is not None
-    assert t.client.check_msg() is None  # nothing has arrived: non-blocking read, then back
+    assert t.client.check_msg() is None  # nothing has arrived: a non-blocking read
+    t.flush()
+    t.client.ping()
+    t.flush()  # a write: the timeout again
     assert rec.raw.timeouts[before:] == [0, 5]
     assert t.sock is not None and isinstance(t.sock.sock, Tls)
 
@@ -214,7 +230,7 @@ def test_non_ascii_ids_logins_topics_and_payloads_are_framed_right_on_every_vers
     assert t.client is not None and rec.raw is not None
     topic = "bâse/esp32-é1/event".encode()
     payload = '{"detail": "21.5 °C"}'.encode()
-    t.client.publish(topic, payload, False, 1)
+    t.publish(topic, payload, False, 1)
 
     (connect, body), (publish, pub) = packets(bytes(rec.raw.out))
     assert connect == 0x10

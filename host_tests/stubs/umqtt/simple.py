@@ -42,11 +42,20 @@ class FakeSocket:
     def settimeout(self, t):
         self.timeout = t
 
+    def setblocking(self, flag):
+        self.timeout = None if flag else 0
+
     def read(self, n):
         if self.pending:
             data, self.pending = self.pending[:n], self.pending[n:]
             return data
         return None
+
+    def readinto(self, buf, n=-1):
+        data = self.read(len(buf) if n < 0 else n)
+        if data:
+            buf[: len(data)] = data
+        return None if data is None else len(data)
 
     def write(self, buf, n=-1):
         return len(buf) if n < 0 else n
@@ -86,6 +95,7 @@ class MQTTClient:
         self.sock = None
         self.cb = None
         self.will = None
+        self.pid = 0
         broker.clients.append(self)
 
     def set_callback(self, f):
@@ -97,7 +107,8 @@ class MQTTClient:
     def connect(self, clean_session=True, timeout=None):
         if broker.connect_error is not None:
             raise broker.connect_error
-        self.sock = self.raw = socket.socket()  # the firmware may wrap sock; raw is the wire
+        self.sock = socket.socket()  # the firmware's socket module may hand out a wrapped one
+        self.raw = getattr(self.sock, "sock", self.sock)  # the wire
         self.connect_timeout = timeout
         return 0
 
@@ -125,7 +136,10 @@ class MQTTClient:
     def check_msg(self):
         if broker.check_error is not None:
             raise broker.check_error
-        if self.sock.read(1) == b"\xd0":  # PINGRESP: consumed, reported as nothing
+        self.sock.setblocking(False)  # as umqtt does: only the first read may find nothing
+        first = self.sock.read(1)
+        self.sock.setblocking(True)
+        if first == b"\xd0":  # PINGRESP: consumed, reported as nothing
             self.sock.read(1)
             return None
         if broker.inbox:
