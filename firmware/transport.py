@@ -26,7 +26,9 @@ REFUSALS = {
 }
 DEFAULT_TIMEOUT_S = const(5)
 _OUT_MAX = const(256)  # one MQTT packet header plus a typical reading; also the drain buffer
-IN_MAX = const(1024)  # the largest packet handed to umqtt: commands are at most 256 bytes
+# The largest packet handed to umqtt: twice commands.MAX_BYTES, so a command somewhat over its
+# limit still reaches commands.parse(), which answers the sender with an error event.
+IN_MAX = const(2048)
 _TOPIC_MAX = const(200)  # the longest topic a skipped message is named by
 _PUBLISH = const(0x30)
 _PUBACK = const(0x40)
@@ -394,25 +396,29 @@ class Transport:
 
     def publish(self, topic, msg, retain, qos, fresh=True):
         # One PUBLISH; at QoS 1 it and its PUBACK are one exchange with one deadline.
-        c = self.client
-        if c.pid >= 0xFFFF:
-            c.pid = 0  # umqtt would send packet id 0 next, which brokers reject
-        self.sock.expect(_PUBACK if qos else 0, fresh)
+        c, sock = self._begin(_PUBACK if qos else 0, fresh)
         try:
             c.publish(topic, msg, retain, qos)
         finally:
-            self.sock.expect(0)
-        self.sock.flush()
+            sock.expect(0)
+        sock.flush()
 
     def subscribe(self, topic, qos, fresh=True):
-        c = self.client
-        if c.pid >= 0xFFFF:
-            c.pid = 0
-        self.sock.expect(SUBACK, fresh)
+        c, sock = self._begin(SUBACK, fresh)
         try:
             c.subscribe(topic, qos)
         finally:
-            self.sock.expect(0)
+            sock.expect(0)
+
+    def _begin(self, op, fresh):
+        c = self.client
+        sock = self.sock
+        if c is None or sock is None:
+            raise OSError(-1)  # not connected
+        if c.pid >= 0xFFFF:
+            c.pid = 0  # umqtt would send packet id 0 next, which brokers reject
+        sock.expect(op, fresh)
+        return c, sock
 
     def flush(self):
         # Sends what umqtt wrote and nothing has read after (QoS 0 publishes, PINGREQ).

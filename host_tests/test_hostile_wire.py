@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from firmware.backoff import Backoff
+from firmware.commands import MAX_BYTES
 from firmware.session import Session
 from firmware.topics import Topics
 from firmware.transport import IN_MAX, Transport
@@ -229,6 +230,7 @@ def test_a_message_too_large_is_read_past_acknowledged_and_the_link_stays(
 
 def test_a_message_within_the_limit_reaches_the_command_parser(rig: Rig) -> None:
     # commands.parse() refuses it by its size with an error event the sender can see
+    assert IN_MAX >= MAX_BYTES + 256
     wire = rig.connect()
     big = b"x" * (IN_MAX - len(CMD) - 4)
     wire.at(0, publish(CMD, big, qos=1, pid=9))
