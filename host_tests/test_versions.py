@@ -30,6 +30,7 @@ from host_tests.mqtt_helpers import no_traceback
 from host_tests.test_integration import (
     FAST,
     KEEPALIVE_S,
+    LOST,
     WAIT_S,
     Inbox,
     Subscriber,
@@ -214,7 +215,7 @@ def core(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcomes]:
         frozen = time.monotonic()
         for v in names:
             relays[v].freeze()  # nothing moves on any board's link; nothing is closed
-        noticed = first_seen(boards, r"^mqtt: broker .* reconnecting$", marks)
+        noticed = first_seen(boards, LOST, marks)
 
         def half_open(v: str) -> None:
             board = boards[v]
@@ -400,7 +401,7 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcomes]:
         frozen = time.monotonic()
         for v in names:
             relays[v].freeze()
-        noticed = first_seen(pem, r"^mqtt: broker .* reconnecting$", marks)
+        noticed = first_seen(pem, LOST, marks)
 
         def half_open(v: str) -> None:
             board = pem[v]
