@@ -60,10 +60,21 @@ def _one_of(*choices):
 _boolean = (lambda v: v is True or v is False, "true or false")
 
 
+def _bad_char(v):
+    # The first control character (U+0000 included) or lone surrogate in a text, or None: no
+    # text field may hold one (a NUL in a topic broke every connect; a surrogate cannot even
+    # be encoded).
+    for c in v:
+        n = ord(c)
+        if n < 0x20 or n == 0x7F or 0xD800 <= n <= 0xDFFF:
+            return n
+    return None
+
+
 def _is_text(v, lo, hi, allowed):
     # Lengths in bytes (what Wi-Fi and MQTT limit); letters and digits in ASCII only, since
     # str.isalpha() is Unicode-aware on CPython but ASCII-only on the boards.
-    if type(v) is not str or not lo <= len(v.encode()) <= hi:
+    if type(v) is not str or _bad_char(v) is not None or not lo <= len(v.encode()) <= hi:
         return False
     if allowed is not None:
         for c in v:
@@ -86,6 +97,8 @@ def _optional(check):
 
 def _is_base_topic(v):
     if type(v) is not str or not 1 <= len(v) <= 64 or v[0] == "/" or v[-1] == "/":
+        return False
+    if _bad_char(v) is not None:
         return False
     return "+" not in v and "#" not in v and "//" not in v
 
@@ -201,6 +214,16 @@ def _shown(value):
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _problem(path, value, want, secret):
+    # What is wrong with a value, in words; a control character or lone surrogate by its name
+    # and code (the value itself is not shown: the console would print it raw).
+    n = _bad_char(value) if type(value) is str else None
+    if n is not None:
+        what = "a lone surrogate" if n >= 0xD800 else "a control character"
+        return "%s contains %s%s" % (path, what, "" if secret else " (U+%04X)" % n)
+    return "%s = %s is not %s" % (path, "(hidden)" if secret else _shown(value), want)
+
+
 class _Report:
     # Counts what was wrong so the caller can say "running on defaults" once, at the end.
     def __init__(self, log, tag):
@@ -210,8 +233,7 @@ class _Report:
 
     def bad(self, path, value, want, then, secret=False):
         self.problems += 1
-        shown = "(hidden)" if secret else _shown(value)
-        self.log(self.tag, "%s = %s is not %s; %s" % (path, shown, want, then))
+        self.log(self.tag, "%s; %s" % (_problem(path, value, want, secret), then))
 
     def say(self, msg):
         self.problems += 1
@@ -452,13 +474,16 @@ def check(path, value):
     ok, want = rule[0]
     if ok(value):
         return None
-    return "%s = %s is not %s" % (path, "(hidden)" if rule[1] else _shown(value), want)
+    return _problem(path, value, want, rule[1])
 
 
 def read_json(path, log, tag):
     # Returns the parsed file, or None with a message when it is missing or not JSON.
     try:
-        return json.loads(atomic.read(path).decode())
+        data = atomic.read(path)
+        if data[:3] == b"\xef\xbb\xbf":  # a UTF-8 BOM, as some editors write one
+            data = data[3:]
+        return json.loads(data.decode())
     except OSError:
         log(tag, path + " not found; running on defaults")
     except (ValueError, RuntimeError, MemoryError) as e:

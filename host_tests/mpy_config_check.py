@@ -157,6 +157,13 @@ CONFIG = [
     ("nonascii-name", '{"sensors": [{"type": "sim", "name": "temp\\u00e9rature"}]}'),
     ("filter-type-list", '{"sensors": [{"type": "sim", "name": "t", "filter": {"type": [1]}}]}'),
     ("deep-value", {"mqtt": {"host": "b"}, "interval_s": deep(2000)}),
+    ("nul-in-base-topic", '{"mqtt": {"host": "b"}, "base_topic": "home\\u0000x"}'),
+    (
+        "control-characters",
+        '{"device_id": "a\\u0007", "hostname": "n\\t1", "mqtt": {"host": "b\\n", "ca_file":'
+        ' "\\u007fca.der"}, "sensors": [{"type": "sim", "name": "t\\u001b"}]}',
+    ),
+    ("lone-surrogates", '{"base_topic": "a\\ud800", "mqtt": {"host": "\\udfffb"}}'),
 ]
 
 SECRETS = [
@@ -191,6 +198,12 @@ SECRETS = [
     ("wifi-not-list", '{"wifi": {"ssid": "a"}}'),
     ("mqtt-not-object", '{"mqtt": "user:hunter2"}'),
     ("unknown-key", '{"wlan": []}'),
+    (
+        "control-characters",
+        '{"wifi": [{"ssid": "home\\u0000", "password": "correct horse"},'
+        ' {"ssid": "cafe", "password": "correct\\nhorse"}],'
+        ' "mqtt": {"user": "no\\u0000de", "password": "p\\ud800w"}}',
+    ),
 ]
 
 FILES = [

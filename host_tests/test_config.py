@@ -1414,3 +1414,44 @@ def test_check_hides_a_bad_password():
 
 def test_check_names_an_unknown_setting():
     assert config.check("mqtt.colour", 1) == "unknown key mqtt.colour"
+
+
+# --- control characters, lone surrogates, a byte-order mark --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "code"),
+    [
+        (None, "base_topic", "home\u0000x", 0),
+        (None, "device_id", "node\u0007", 7),
+        (None, "hostname", "n\t1", 9),
+        ("mqtt", "host", "broker\n", 10),
+        ("mqtt", "ca_file", "\u007fca.der", 0x7F),
+    ],
+)
+def test_a_control_character_in_a_text_field_is_refused_by_name_and_code(section, key, value, code):
+    src = {key: value} if section is None else {section: {key: value}}
+    cfg, _, lines = run(src)
+    field = key if section is None else f"{section}.{key}"
+    assert lines[0].startswith(f"config: {field} contains a control character (U+{code:04X}); ")
+    got, default = (cfg, DEFAULTS) if section is None else (cfg[section], DEFAULTS[section])
+    assert got[key] == default[key]
+
+
+def test_a_lone_surrogate_is_refused_by_name_and_the_default_kept(log):
+    cfg, _, lines = run({"base_topic": "a\ud800", "mqtt": {"host": "broker.local"}})
+    assert lines == ["config: base_topic contains a lone surrogate (U+D800); using 'sensornode'"]
+    assert cfg["base_topic"] == "sensornode"
+
+
+def test_a_control_character_in_a_secret_is_named_without_showing_any_of_it():
+    _, _, lines = run_secrets({"mqtt": {"user": "node", "password": "hunter\u00002"}})
+    assert lines == ["secrets: mqtt.password contains a control character; left empty"]
+
+
+def test_a_byte_order_mark_before_config_and_secrets_is_tolerated(tmp_path, log):
+    cpath = write(tmp_path / "config.json", b"\xef\xbb\xbf" + json.dumps(GOOD).encode())
+    spath = write(tmp_path / "secrets.json", b"\xef\xbb\xbf" + json.dumps(GOOD_SECRETS).encode())
+    cfg, secrets, problems = config.load(log, cpath, spath)
+    assert (cfg, problems, log.lines) == (GOOD, 0, [])
+    assert secrets["mqtt"] == GOOD_SECRETS["mqtt"]
