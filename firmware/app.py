@@ -83,39 +83,55 @@ def _wire(board, cfg, secrets):
     import umqtt.simple
 
     ca = _ca_data(board, mq["ca_file"]) if mq["tls"] else None
+    # Keywords, not positions: a swapped port and keepalive (both ints) would otherwise pass.
     transport = Transport(
-        umqtt.simple,
-        device,
-        mq["host"] if ca is not False else None,
-        mq["port"],
-        secrets["mqtt"]["user"],
-        secrets["mqtt"]["password"],
-        mq["keepalive"],
-        mq["tls"],
-        ca,
-        timeout_for(mq["keepalive"]),
-        time,
-        log,
+        umqtt=umqtt.simple,
+        client_id=device,
+        host=mq["host"] if ca is not False else None,
+        port=mq["port"],
+        user=secrets["mqtt"]["user"],
+        password=secrets["mqtt"]["password"],
+        keepalive=mq["keepalive"],
+        tls=mq["tls"],
+        ca_data=ca,
+        timeout_s=timeout_for(mq["keepalive"]),
+        clock=time,
+        log=log,
     )
-    where = "%s:%d" % (mq["host"], mq["port"])
     session = Session(
-        transport, topics, mq["keepalive"], time, Backoff(1000, 60000, _randbits), log, where
+        transport=transport,
+        topics=topics,
+        keepalive_s=mq["keepalive"],
+        clock=time,
+        backoff=Backoff(1000, 60000, _randbits),
+        log=log,
+        where="%s:%d" % (mq["host"], mq["port"]),
     )
     ap = AccessPoint(device + "-setup", secrets["ap_password"], log, time, board.reset)
     wifi = WifiManager(
-        board.station(cfg["hostname"] or device),
-        secrets["wifi"],
-        time,
-        Backoff(2000, 120000, _randbits),
-        log,
-        int(cfg["wifi"]["attempt_s"] * 1000),
-        cfg["wifi"]["rounds_before_ap"],
-        ap,
-        board.join_failures(),
+        sta=board.station(cfg["hostname"] or device),
+        networks=secrets["wifi"],
+        clock=time,
+        backoff=Backoff(2000, 120000, _randbits),
+        log=log,
+        attempt_ms=int(cfg["wifi"]["attempt_s"] * 1000),
+        rounds_before_ap=cfg["wifi"]["rounds_before_ap"],
+        ap=ap,
+        fail_codes=board.join_failures(),
     )
     sensors = SensorSet(cfg["sensors"], log, time)
     encoder = ReadingEncoder(sensors.keys)
-    node = Node(cfg, time, wifi, session, sensors, Outbox(cfg["outbox_size"]), encoder, board, log)
+    node = Node(
+        cfg=cfg,
+        clock=time,
+        wifi=wifi,
+        session=session,
+        sensors=sensors,
+        outbox=Outbox(cfg["outbox_size"]),
+        encoder=encoder,
+        stats=board,
+        log=log,
+    )
     return board, node, board.watchdog(cfg["watchdog_s"])
 
 
