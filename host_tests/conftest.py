@@ -121,8 +121,8 @@ def broker():
 @pytest.fixture
 def subscriber(broker):
     """A paho subscriber to sensornode/# on the module's broker."""
-    from host_tests.mqtt_helpers import Subscriber
+    from tools.watcher import Watcher
 
-    sub = Subscriber(broker, "sensornode/#")
+    sub = Watcher(broker, "sensornode/#")
     yield sub
     sub.close()

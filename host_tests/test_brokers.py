@@ -4,14 +4,12 @@ wills, come back after an outage, and leave no process behind."""
 from __future__ import annotations
 
 import os
-import queue
 import re
 import signal
 import socket
 import struct
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 
 import paho.mqtt.client as mqtt
@@ -20,6 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from tools import brokers
 from tools.brokers import Broker, free_port, mqtt_ping
+from tools.watcher import Watcher
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WAIT_S = 10.0  # upper bound for anything to arrive; only there so a failure cannot hang
@@ -41,28 +40,9 @@ def broker(request: pytest.FixtureRequest) -> Iterator[Broker]:
         yield b
 
 
-class Subscriber:
-    """A paho client subscribed to one filter; what arrives waits in a queue."""
-
-    def __init__(self, broker: Broker, topic: str, client_id: str = "subscriber") -> None:
-        self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
-        subscribed = threading.Event()
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311
-        )
-        self.client.on_message = lambda c, u, m: self.messages.put(m)
-        self.client.on_subscribe = lambda *args: subscribed.set()
-        self.client.connect(broker.host, broker.port, keepalive=30)
-        self.client.loop_start()
-        self.client.subscribe(topic, qos=1)
-        assert subscribed.wait(WAIT_S), "no SUBACK"
-
-    def next(self) -> mqtt.MQTTMessage:
-        return self.messages.get(timeout=WAIT_S)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+def watch(broker: Broker, topic: str, client_id: str = "subscriber") -> Watcher:
+    """A watcher subscribed to one filter (SUBACK seen) under a fixed client id."""
+    return Watcher((broker.host, broker.port), topic, client_id=client_id, wait_s=WAIT_S)
 
 
 def device_with_will(broker: Broker, client_id: str = "device") -> mqtt.Client:
@@ -226,7 +206,7 @@ def test_cli_prints_the_address_and_stops_the_broker_on_ctrl_c() -> None:
 
 def test_retained_message_reaches_a_later_subscriber(broker: Broker) -> None:
     device = device_with_will(broker, "retainer")
-    sub = Subscriber(broker, "sensornode/retainer/status")
+    sub = watch(broker, "sensornode/retainer/status")
     try:
         message = sub.next()
         assert (message.payload, message.retain) == (b"online", True)
@@ -238,7 +218,7 @@ def test_retained_message_reaches_a_later_subscriber(broker: Broker) -> None:
 
 def test_last_will_reaches_a_live_subscriber_when_the_link_is_cut(broker: Broker) -> None:
     device = device_with_will(broker, "cut1")
-    sub = Subscriber(broker, "sensornode/+/status")
+    sub = watch(broker, "sensornode/+/status")
     try:
         assert sub.next().payload == b"online"  # the retained birth message
         cut_abruptly(device)
@@ -249,12 +229,12 @@ def test_last_will_reaches_a_live_subscriber_when_the_link_is_cut(broker: Broker
 
 def test_last_will_is_retained_for_a_later_subscriber(broker: Broker) -> None:
     device = device_with_will(broker, "cut2")
-    watcher = Subscriber(broker, "sensornode/cut2/status", client_id="watcher")
+    watcher = watch(broker, "sensornode/cut2/status", client_id="watcher")
     try:
         assert watcher.next().payload == b"online"
         cut_abruptly(device)
         assert watcher.next().payload == b"offline"  # the will was published...
-        late = Subscriber(broker, "sensornode/cut2/status", client_id="late")
+        late = watch(broker, "sensornode/cut2/status", client_id="late")
         try:
             message = late.next()  # ...and retained
             assert (message.payload, message.retain) == (b"offline", True)
@@ -269,7 +249,7 @@ def test_clean_disconnect_publishes_no_will(broker: Broker) -> None:
     device.disconnect()
     device.loop_stop()
     # Had the will fired, the retained status would now be "offline".
-    late = Subscriber(broker, "sensornode/polite/status")
+    late = watch(broker, "sensornode/polite/status")
     try:
         assert late.next().payload == b"online"
     finally:
@@ -279,7 +259,7 @@ def test_clean_disconnect_publishes_no_will(broker: Broker) -> None:
 def test_silent_client_is_dropped_after_its_keepalive_and_its_will_published(
     broker: Broker,
 ) -> None:
-    sub = Subscriber(broker, "sensornode/+/status")
+    sub = watch(broker, "sensornode/+/status")
     link = silent_connection(broker, b"halfopen", keepalive=1)
     try:
         message = sub.next()
@@ -296,11 +276,11 @@ def test_unpatched_amqtt_never_drops_a_silent_client() -> None:
     """Upstream bug worked around by amqtt_keepalive_fix. When this fails, amqtt has fixed it
     and the fix in tools/brokers.py can go."""
     with Broker("amqtt", amqtt_keepalive_fix=False) as b:
-        sub = Subscriber(b, "sensornode/+/status")
+        sub = watch(b, "sensornode/+/status")
         link = silent_connection(b, b"halfopen", keepalive=1)
         try:
-            with pytest.raises(queue.Empty):
-                sub.messages.get(timeout=4.0)  # 2.6 x the 1.5 s after which it must be dropped
+            with pytest.raises(TimeoutError):
+                sub.next(timeout=4.0)  # 2.6 x the 1.5 s after which it must be dropped
         finally:
             link.close()
             sub.close()
@@ -311,9 +291,9 @@ def test_amqtt_sends_a_connecting_client_retained_messages_it_did_not_subscribe_
     matching ANY client's subscription. A device must ignore topics it did not subscribe to
     (and umqtt.simple needs its callback set before it reads anything)."""
     with Broker("amqtt") as b:
-        watcher = Subscriber(b, "sensornode/+/status", client_id="watcher")
+        watcher = watch(b, "sensornode/+/status", client_id="watcher")
         device = device_with_will(b, "other")
-        bystander = Subscriber(b, "unrelated/topic", client_id="bystander")
+        bystander = watch(b, "unrelated/topic", client_id="bystander")
         try:
             message = bystander.next()
             assert (message.topic, message.payload) == ("sensornode/other/status", b"online")

@@ -25,10 +25,10 @@ from typing import Any
 
 import pytest
 
-from host_tests.mqtt_helpers import Subscriber
 from tools import flash
 from tools.vboard import VirtualBoard, layout
 from tools.vboard.supervisor import MICROPYTHON
+from tools.watcher import Watcher
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOT_S = 30  # the longest anything on a board may take before a test gives up
@@ -333,14 +333,14 @@ class TestFlashingAnEsp32:
         self,
         esp32: VirtualBoard,
         first_flash: subprocess.CompletedProcess[str],
-        subscriber: Subscriber,
+        subscriber: Watcher,
     ) -> None:
         assert "flash: soft reset: the board runs boot.py, then the new main.py" in (
             first_flash.stdout
         )
         esp32.wait_for(r"^boot: sensornode .* on esp32", BOOT_S)
         esp32.wait_for(r"^mqtt: connected to 127\.0\.0\.1:\d+ as esp32-0f1a50$", BOOT_S)
-        reading = json.loads(subscriber.wait(esp32.topic("readings")))
+        reading = json.loads(subscriber.next(esp32.topic("readings")).payload)
         assert reading["seq"] >= 1 and "temperature" in reading
 
     def test_the_flashed_files_are_what_mpremote_ls_shows(
@@ -461,7 +461,7 @@ class TestFlashingAPicoW:
     pytestmark = needs_board
 
     def test_flash_installs_umqtt_simple_and_the_board_connects(
-        self, picow: VirtualBoard, repo: Path, subscriber: Subscriber
+        self, picow: VirtualBoard, repo: Path, subscriber: Watcher
     ) -> None:
         done = make(repo, "flash", PORT=port(picow), BOARD="picow")
         assert done.returncode == 0, done.stderr
@@ -475,7 +475,7 @@ class TestFlashingAPicoW:
                 layout.UMQTT_DIR / "umqtt" / "simple.py"
             ).read_bytes()
         picow.wait_for(r"^mqtt: connected to .* as picow-0f3e21$", BOOT_S)
-        subscriber.wait(picow.topic("readings"))
+        subscriber.next(picow.topic("readings"))
 
     def test_flash_without_board_flashes_what_the_board_says_it_is(
         self, picow: VirtualBoard, repo: Path

@@ -21,10 +21,8 @@ import json
 import re
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -37,6 +35,7 @@ from host_tests.relay import Relay
 from tools.brokers import Broker, mosquitto_path
 from tools.vboard import VirtualBoard, layout
 from tools.vboard.supervisor import MICROPYTHON
+from tools.watcher import Inbox, Msg, Watcher
 
 pytestmark = [
     pytest.mark.skipif(not MICROPYTHON.exists(), reason="no .venv/bin/micropython (make setup)"),
@@ -86,121 +85,11 @@ def stack() -> Iterator[contextlib.ExitStack]:
         yield s
 
 
-@dataclass
-class Msg:
-    at: float  # time.monotonic() when the subscriber got it
-    topic: str
-    payload: bytes
-    retain: bool
-
-    def json(self) -> Any:
-        return json.loads(self.payload)
-
-
-class Inbox:
-    """Every message the test's subscribers got, in arrival order, across reconnections."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self.messages: list[Msg] = []
-
-    def put(self, msg: Msg) -> None:
-        with self._cond:
-            self.messages.append(msg)
-            self._cond.notify_all()
-
-    def mark(self) -> int:
-        with self._cond:
-            return len(self.messages)
-
-    def on(self, topic: str, since: int = 0, until: int | None = None) -> list[Msg]:
-        with self._cond:
-            return [m for m in self.messages[since:until] if m.topic == topic]
-
-    def wait(
-        self,
-        topic: str,
-        match: Callable[[Msg], bool] = lambda m: True,
-        timeout: float = WAIT_S,
-        since: int = 0,
-    ) -> tuple[int, Msg]:
-        """(index, message): the first message from index `since` on `topic` that matches."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            i = since
-            while True:
-                while i < len(self.messages):
-                    m = self.messages[i]
-                    i += 1
-                    if m.topic == topic and match(m):
-                        return i - 1, m
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    seen = [(m.topic, m.payload[:80]) for m in self.messages[since:]][-15:]
-                    raise TimeoutError(f"no matching message on {topic} in {timeout} s; {seen}")
-                self._cond.wait(left)
-
-    def wait_payload(self, topic: str, payload: bytes, since: int = 0) -> tuple[int, Msg]:
-        return self.wait(topic, lambda m: m.payload == payload, since=since)
-
-    def wait_until(self, done: Callable[[], bool], timeout: float = WAIT_S, what: str = "") -> None:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while not done():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"not within {timeout} s: {what}")
-                self._cond.wait(left)
-
-
-class Subscriber:
-    """A paho-mqtt 2.x client feeding an Inbox; connected and subscribed (SUBACK seen) on return."""
-
-    def __init__(
-        self,
-        inbox: Inbox,
-        broker: Broker,
-        topics: list[str],
-        *,
-        login: tuple[str, str] | None = None,
-        ca: Path | None = None,
-    ) -> None:
-        """login: (user, password); ca: a CA file to verify a TLS broker with (TLS if given)."""
-        import paho.mqtt.client as mqtt
-        from paho.mqtt.enums import CallbackAPIVersion
-
-        subscribed = threading.Event()
-        client = mqtt.Client(CallbackAPIVersion.VERSION2)
-        if login is not None:
-            client.username_pw_set(*login)
-        if ca is not None:
-            client.tls_set(ca_certs=str(ca))
-        client.on_message = lambda _c, _u, m: inbox.put(
-            Msg(time.monotonic(), m.topic, bytes(m.payload), bool(m.retain))
-        )
-        client.on_subscribe = lambda *_: subscribed.set()
-        client.connect(broker.host, broker.port, keepalive=30)
-        client.subscribe([(t, 1) for t in topics])
-        client.loop_start()
-        self.client = client
-        if not subscribed.wait(WAIT_S):
-            self.close()
-            raise TimeoutError(f"subscriber: no SUBACK from {broker!r}")
-
-    def publish(self, topic: str, payload: bytes | str) -> None:
-        self.client.publish(topic, payload, qos=1).wait_for_publish(WAIT_S)
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.client.disconnect()  # first: it wakes the network thread, which then ends
-        self.client.loop_stop()
-
-
 def subscribe(
     stack: contextlib.ExitStack, broker: Broker, topics: list[str], inbox: Inbox | None = None
-) -> tuple[Inbox, Subscriber]:
-    inbox = inbox or Inbox()
-    sub = Subscriber(inbox, broker, topics)
+) -> tuple[Inbox, Watcher]:
+    sub = Watcher((broker.host, broker.port), topics, inbox, wait_s=WAIT_S)
+    inbox = sub.inbox
     stack.callback(sub.close)
     return inbox, sub
 
@@ -306,17 +195,16 @@ def quiet_moment(inbox: Inbox, board: VirtualBoard) -> None:
     time.sleep(0.05)
 
 
-def command(sub: Subscriber, board: VirtualBoard, doc: Any) -> None:
+def command(sub: Watcher, board: VirtualBoard, doc: Any) -> None:
     payload = doc if isinstance(doc, (bytes, str)) else json.dumps(doc)
     sub.publish(board.topic("cmd"), payload)
 
 
 def late_status(broker: Broker, board: VirtualBoard) -> Msg:
     """What a subscriber that connects now gets on the board's status topic (the retained one)."""
-    inbox = Inbox()
-    sub = Subscriber(inbox, broker, [board.topic("status")])
+    sub = Watcher((broker.host, broker.port), [board.topic("status")], wait_s=WAIT_S)
     try:
-        return inbox.wait(board.topic("status"), timeout=5)[1]
+        return sub.inbox.wait(board.topic("status"), timeout=5)[1]
     finally:
         sub.close()
 
@@ -450,7 +338,7 @@ def broker_outage(
     relay: Relay,
     board: VirtualBoard,
     inbox: Inbox,
-    sub: Subscriber,
+    sub: Watcher,
     min_down_s: float,
 ) -> tuple[float, float, int]:
     """SIGKILLs the broker at a quiet moment, keeps it away from the board for at least

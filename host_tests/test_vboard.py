@@ -26,9 +26,10 @@ from typing import Any
 
 import pytest
 
-from host_tests.mqtt_helpers import Subscriber, no_traceback
+from host_tests.mqtt_helpers import no_traceback
 from tools.vboard import RESET_EXIT, VirtualBoard, layout
 from tools.vboard.supervisor import LAUNCHER, MICROPYTHON, board_env
+from tools.watcher import Watcher
 
 pytestmark = [
     pytest.mark.skipif(not MICROPYTHON.exists(), reason="no .venv/bin/micropython (make setup)"),
@@ -501,35 +502,35 @@ def test_echo_prefixes_console_lines_with_the_device_id(
 
 
 def test_board_connects_and_publishes_online_and_readings(
-    tmp_path: Path, broker: tuple[str, int], subscriber: Subscriber
+    tmp_path: Path, broker: tuple[str, int], subscriber: Watcher
 ) -> None:
     with VirtualBoard(broker=broker, uid="0000000a0001", workdir=tmp_path) as board:
         board.wait_for(rf"^mqtt: connected to 127\.0\.0\.1:{broker[1]} as esp32-0a0001$", BOOT_S)
-        subscriber.wait(board.topic("status"), b"online")
-        reading = json.loads(subscriber.wait(board.topic("readings")))
+        subscriber.next(board.topic("status"), b"online")
+        reading = json.loads(subscriber.next(board.topic("readings")).payload)
         assert reading["seq"] >= 1
         assert "temperature" in reading
-        subscriber.wait(board.topic("heartbeat"))
+        subscriber.next(board.topic("heartbeat"))
         no_traceback(board)
 
 
 def test_picow_board_connects_with_umqtt_from_its_lib(
-    tmp_path: Path, broker: tuple[str, int], subscriber: Subscriber
+    tmp_path: Path, broker: tuple[str, int], subscriber: Watcher
 ) -> None:
     with VirtualBoard(broker=broker, board="picow", uid="e66038b7130f3e21", workdir=tmp_path) as b:
         b.wait_for(r"^boot: sensornode .* on picow, reset cause: power-on$", BOOT_S)
         b.wait_for(r"^mqtt: connected to .* as picow-0f3e21$", BOOT_S)
         assert (b.fs / "lib" / "umqtt" / "simple.py").exists()
-        subscriber.wait("sensornode/picow-0f3e21/status", b"online")
+        subscriber.next("sensornode/picow-0f3e21/status", b"online")
         no_traceback(b)
 
 
 def test_reboot_command_restarts_the_board_with_a_soft_reset_cause(
-    tmp_path: Path, broker: tuple[str, int], subscriber: Subscriber
+    tmp_path: Path, broker: tuple[str, int], subscriber: Watcher
 ) -> None:
     with VirtualBoard(broker=broker, uid="0000000a0002", workdir=tmp_path) as board:
         board.wait_for(r"^mqtt: connected to", BOOT_S)
-        subscriber.client.publish(board.topic("cmd"), json.dumps({"cmd": "reboot"}), qos=1)
+        subscriber.publish(board.topic("cmd"), json.dumps({"cmd": "reboot"}))
         board.wait_for(r"^vboard: reset \(machine\.reset\)$", BOOT_S)
         board.wait_for(r"reset cause: soft reset$", BOOT_S)
         mark = len(board.console)
@@ -592,13 +593,13 @@ def test_a_flashed_filesystem_with_compiled_firmware_boots_as_is(
 
 
 def test_kill_is_a_power_cut_and_the_broker_sends_the_last_will(
-    tmp_path: Path, broker: tuple[str, int], subscriber: Subscriber
+    tmp_path: Path, broker: tuple[str, int], subscriber: Watcher
 ) -> None:
     with VirtualBoard(broker=broker, uid="0000000a0006", workdir=tmp_path) as board:
         board.wait_for(r"^mqtt: connected to", BOOT_S)
-        subscriber.wait(board.topic("status"), b"online")
+        subscriber.next(board.topic("status"), b"online")
         board.kill()
-        subscriber.wait(board.topic("status"), b"offline")
+        subscriber.next(board.topic("status"), b"offline")
         time.sleep(0.5)  # long enough for a restart to show, if the supervisor wrongly made one
         assert board.pid is None
         assert board.restarts == 0

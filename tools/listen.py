@@ -15,7 +15,6 @@ import argparse
 import csv
 import json
 import os
-import queue
 import shutil
 import signal
 import sys
@@ -24,6 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
+
+from tools.watcher import Inbox, Watcher
 
 KINDS = ("status", "readings", "heartbeat", "event")
 # Keys of a readings message that are not sensor values.
@@ -40,6 +41,7 @@ HEARTBEAT_COLUMNS = (
 DEFAULT_BROKER = "127.0.0.1:1883"
 DEFAULT_PORT = 1883
 REDRAW_S = 1.0
+KEEP = 10_000  # messages the listener's inbox holds; it reads them as they come
 
 
 # ---------------------------------------------------------------------------------------------
@@ -318,44 +320,23 @@ class Screen:
         self.out.flush()
 
 
-def make_client(host: str, port: int, topics: list[str], events: queue.Queue[tuple]) -> Any:
-    """A paho client that reports everything it sees as tuples on `events`, and reconnects."""
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-
-    client_id = f"sensornode-listen-{os.getpid()}-{os.urandom(2).hex()}"
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
-    client.reconnect_delay_set(min_delay=1, max_delay=10)
-
-    def on_connect(client, userdata, flags, reason_code, properties):
-        if reason_code.is_failure:
-            events.put(("refused", str(reason_code)))
-            return
-        client.subscribe([(topic, 1) for topic in topics])
-        events.put(("connected", None))
-
-    def on_connect_fail(client, userdata):
-        events.put(("unreachable", None))
-
-    def on_disconnect(client, userdata, flags, reason_code, properties):
-        events.put(("disconnected", str(reason_code)))
-
-    def on_message(client, userdata, message):
-        events.put(("message", (message.topic, message.payload, time.time())))
-
-    client.on_connect = on_connect
-    client.on_connect_fail = on_connect_fail
-    client.on_disconnect = on_disconnect
-    client.on_message = on_message
-    client.connect_async(host, port, keepalive=30)
-    return client
+def state_text(state: str, address: str) -> str:
+    """What the listener says about its watcher's state (tools/watcher.py)."""
+    if state == "connected":
+        return f"connected to {address}"
+    if state.startswith("refused: "):
+        return f"broker {address} refused the connection: {state[9:]}; retrying"
+    if state == "unreachable":
+        return f"cannot reach broker {address}; retrying"
+    if state.startswith("lost: "):
+        return f"lost connection to {address} ({state[6:]}); reconnecting"
+    return f"{state} {address}"
 
 
 def run(args: argparse.Namespace) -> int:
     host, port = parse_broker(args.broker)
     address = f"{host}:{port}"
-    events: queue.Queue[tuple] = queue.Queue()
-    client = make_client(host, port, subscriptions(args.base, args.device), events)
+    inbox = Inbox(keep=KEEP)
     out = sys.stdout
     table = not args.json and out.isatty()
     screen = Screen(out, f"sensornode listen  {address}  base {args.base}") if table else None
@@ -381,7 +362,14 @@ def run(args: argparse.Namespace) -> int:
 
     if screen is not None:
         out.write("\x1b[2J")
-    client.loop_start()
+    watcher = Watcher(
+        (host, port),
+        subscriptions(args.base, args.device),
+        inbox,
+        client_id=f"sensornode-listen-{os.getpid()}-{os.urandom(2).hex()}",
+        wait_s=None,
+    )
+    cursor = 0
     try:
         while True:
             now = time.monotonic()
@@ -391,45 +379,34 @@ def run(args: argparse.Namespace) -> int:
                 screen.draw(rows, time.time())
                 next_draw = now + REDRAW_S
             timeout = REDRAW_S if deadline is None else max(0.0, min(REDRAW_S, deadline - now))
-            try:
-                what, data = events.get(timeout=timeout)
-            except queue.Empty:
-                continue
-            if what == "connected":
-                say(f"connected to {address}")
-            elif what == "refused":
-                say(f"broker {address} refused the connection: {data}; retrying")
-            elif what == "unreachable":
-                say(f"cannot reach broker {address}; retrying")
-            elif what == "disconnected":
-                say(f"lost connection to {address} ({data}); reconnecting")
-            elif what == "message":
-                topic, raw, received = data
-                parsed = parse_topic(topic, args.base, args.device)
+            cursor, messages = inbox.wait_new(cursor, timeout)
+            if watcher.state != "connecting":
+                say(state_text(watcher.state, address))
+            for msg in messages:
+                parsed = parse_topic(msg.topic, args.base, args.device)
                 if parsed is None:
                     continue
                 device, kind = parsed
-                payload = decode_payload(raw)
-                update_row(rows, device, kind, payload, received)
+                payload = decode_payload(msg.payload)
+                update_row(rows, device, kind, payload, msg.wall)
                 if args.json:
-                    print(json_record(topic, device, kind, payload, received), flush=True)
+                    print(json_record(msg.topic, device, kind, payload, msg.wall), flush=True)
                 elif screen is None:
-                    print(format_line(device, kind, payload, received), flush=True)
+                    print(format_line(device, kind, payload, msg.wall), flush=True)
                 else:
                     next_draw = min(next_draw, now + 0.1)  # soon, at most 10 times a second
                 if kind == "readings":
                     if csv_log is not None and isinstance(payload, dict):
-                        csv_log.add(device, payload, received)
+                        csv_log.add(device, payload, msg.wall)
                     readings += 1
                     if args.count is not None and readings >= args.count:
-                        break
+                        return 0
     except KeyboardInterrupt:
         pass
     finally:
         if screen is not None:
             screen.draw(rows, time.time())
-        client.disconnect()
-        client.loop_stop()
+        watcher.close()
     return 0
 
 
