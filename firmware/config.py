@@ -8,7 +8,7 @@ from firmware.log import why
 from firmware.payload import READING_MAX, reading_bound
 from firmware.sensors import sensor_keys
 
-# Every key the firmware understands, with its default. The README explains each one.
+# Every key the firmware understands, with its default. docs/config.md explains each one.
 DEFAULTS = {
     "device_id": None,  # None: <board>-<last 6 hex digits of machine.unique_id()>
     "base_topic": "sensornode",

@@ -1,4 +1,4 @@
-# The MQTT topic contract (design.md), built once at boot so the loop never formats a topic.
+# The MQTT topic contract (docs/topics.md), built once at boot so the loop never formats a topic.
 # Topics are bytes, as umqtt hands them back and as they go on the wire: nothing is encoded per
 # publish. device stays text, for the console and JSON.
 

@@ -1,4 +1,4 @@
-"""The MQTT topic contract (design.md), as the firmware hands it to umqtt: bytes, built once."""
+"""The MQTT topic contract (docs/topics.md) as the firmware hands it to umqtt: bytes, built once."""
 
 from firmware.topics import Topics
 

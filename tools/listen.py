@@ -3,7 +3,7 @@
     python -m tools.listen --broker 127.0.0.1:1883 [--device esp32-a1b2c3] [--base sensornode]
                            [--json] [--csv FILE] [--duration S] [--count N]
 
-Subscribes to <base>/<id>/status, readings, heartbeat and event (design.md, "MQTT contract").
+Subscribes to <base>/<id>/status, readings, heartbeat and event (docs/topics.md).
 On a terminal the table is redrawn in place; when stdout is a pipe or a file, one line per message.
 --json prints one JSON object per message instead. --csv appends every reading to a file.
 Connection trouble goes to stderr; paho reconnects by itself. Ctrl-C exits 0.
