@@ -21,6 +21,26 @@ import machine  # noqa: E402
 import network  # noqa: E402
 import onewire  # noqa: E402
 
+# Tests that start a process (a broker, the MicroPython runtime, a virtual board, mpremote,
+# mpy-cross) are `slow`; `make test-fast` leaves them out. A test is slow when its module says so
+# (pytestmark) or when it uses one of these fixtures, each of which starts one.
+PROCESS_FIXTURES = {
+    "broker",  # a broker on 127.0.0.1
+    "subscriber",
+    "mqtt_broker",
+    "publisher",
+    "listeners",  # tools.listen subprocesses
+    "on_both",  # the same checks under CPython and MicroPython
+    "mpy_check",
+    "fetched",  # a real fetch of umqtt.simple
+}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(autouse=True)
 def fresh_stubs():

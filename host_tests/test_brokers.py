@@ -23,6 +23,8 @@ from tools.watcher import Watcher
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WAIT_S = 10.0  # upper bound for anything to arrive; only there so a failure cannot hang
 
+pytestmark = pytest.mark.slow  # every test here starts a broker
+
 KINDS = [
     pytest.param(
         "mosquitto",

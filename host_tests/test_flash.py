@@ -240,6 +240,7 @@ def test_a_command_that_fails_on_the_board_is_said_in_one_plain_line(
     assert capsys.readouterr().err == "ls: mpremote on /dev/ttyX failed: OSError: 28\n"
 
 
+@pytest.mark.slow
 def test_a_port_where_no_micropython_answers_gives_a_clear_error() -> None:
     controller, line = os.openpty()  # a terminal nobody answers on
     name = os.ttyname(line)

@@ -38,6 +38,7 @@ from tools.vboard.supervisor import MICROPYTHON
 from tools.watcher import Inbox, Msg, Watcher
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(not MICROPYTHON.exists(), reason="no .venv/bin/micropython (make setup)"),
     pytest.mark.skipif(
         not (layout.UMQTT_DIR / "umqtt" / "simple.py").exists(),

@@ -11,9 +11,13 @@ import pytest
 from tools.brokers import port_is_free
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.skipif(
-    not (ROOT / "build" / "umqtt" / "umqtt" / "simple.py").exists(), reason="run make setup first"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (ROOT / "build" / "umqtt" / "umqtt" / "simple.py").exists(),
+        reason="run make setup first",
+    ),
+]
 
 
 def board_processes():

@@ -32,6 +32,7 @@ from tools.vboard.supervisor import LAUNCHER, MICROPYTHON, board_env
 from tools.watcher import Watcher
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(not MICROPYTHON.exists(), reason="no .venv/bin/micropython (make setup)"),
     pytest.mark.skipif(
         not (layout.UMQTT_DIR / "umqtt" / "simple.py").exists(),

@@ -31,6 +31,7 @@ from tools.vboard.supervisor import MICROPYTHON
 MPREMOTE = layout.ROOT / ".venv" / "bin" / "mpremote"
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(not MICROPYTHON.exists(), reason="no .venv/bin/micropython (make setup)"),
     pytest.mark.skipif(not MPREMOTE.exists(), reason="no .venv/bin/mpremote (make setup)"),
     pytest.mark.skipif(

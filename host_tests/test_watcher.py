@@ -83,6 +83,7 @@ def test_watcher_gets_what_it_subscribed_to_and_publishes(mqtt_broker: Broker) -
         watcher.close()
 
 
+@pytest.mark.slow
 def test_watcher_started_before_its_broker_connects_when_it_comes() -> None:
     broker = Broker("auto")
     watcher = Watcher((broker.host, broker.port), "w/#", wait_s=None)
@@ -95,6 +96,7 @@ def test_watcher_started_before_its_broker_connects_when_it_comes() -> None:
         broker.stop()
 
 
+@pytest.mark.slow
 def test_watcher_resubscribes_after_the_broker_comes_back() -> None:
     with Broker("auto") as broker:
         watcher = Watcher((broker.host, broker.port), "w/#")
