@@ -652,6 +652,7 @@ def test_cli_runs_a_board_until_ctrl_c_and_leaves_nothing_behind(broker: tuple[s
             with contextlib.suppress(queue.Empty):
                 seen += lines.get(timeout=0.5)
         assert "mqtt: connected to" in seen, seen
+        assert f"make listen BROKER={broker[0]}:{broker[1]}\n" in seen
         board_pids = children(cli.pid)
         assert board_pids
         cli.send_signal(signal.SIGINT)
@@ -661,6 +662,54 @@ def test_cli_runs_a_board_until_ctrl_c_and_leaves_nothing_behind(broker: tuple[s
         if cli.poll() is None:
             cli.kill()
             cli.wait()
+
+
+def gone(pid: int) -> bool:
+    """No such process, or one that has ended and waits to be reaped (reparented boards do)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return True
+    return fields[0] in ("Z", "X")
+
+
+def test_a_board_dies_with_its_killed_supervisor_and_the_broker_says_offline(
+    broker: tuple[str, int], subscriber: Watcher
+) -> None:
+    keepalive_s = layout.default_config(broker)["mqtt"]["keepalive"]
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "tools.vboard", "--broker", f"{broker[0]}:{broker[1]}"]
+        + ["--id", "0000000a0009"],
+        cwd=layout.ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    status = "sensornode/esp32-0a0009/status"
+    try:
+        subscriber.next(status, b"online", timeout=BOOT_S)
+        board_pids = children(cli.pid)
+        assert board_pids
+        cli.kill()  # SIGKILL: the supervisor gets no chance to stop its board
+        killed = time.monotonic()
+        cli.wait()
+        offline = subscriber.next(status, b"offline", timeout=1.5 * keepalive_s)
+        assert offline.at - killed <= 1.5 * keepalive_s
+        deadline = time.monotonic() + 5
+        while not all(gone(p) for p in board_pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert all(gone(p) for p in board_pids)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+
+
+def test_the_cli_names_the_make_listen_for_its_broker() -> None:
+    from tools.vboard.__main__ import listen_command
+
+    assert listen_command(("127.0.0.1", 40001)) == "make listen BROKER=127.0.0.1:40001"
+    assert listen_command(("::1", 40001)) == "make listen BROKER=[::1]:40001"
+    assert listen_command(None) == ""
 
 
 def test_the_cli_reads_a_broker_address_as_make_listen_does() -> None:

@@ -22,15 +22,18 @@ with the board support (bsp/) in front of the port's own modules. The supervisor
 from __future__ import annotations
 
 import atexit
+import ctypes
 import json
 import os
 import re
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -57,6 +60,26 @@ _CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 PORTAL_UP = re.compile(r"^setup: setup page at http://")
 
 _running: set[VirtualBoard] = set()
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when the thread that forked it ends
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn that has the kernel SIGKILL the child when the thread that started it ends,
+    so a board never outlives its supervisor however the supervisor dies (kill -9 included) and
+    never fights a new board for its client id. Linux only (None elsewhere). The thread, not the
+    process: the supervisor starts every board process from its monitor thread, which outlives
+    each of them."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork, not in the child
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the supervisor died before prctl took effect
+            os._exit(1)
+
+    return preexec
 
 
 def board_env(
@@ -195,6 +218,7 @@ class VirtualBoard:
         self._cond = threading.Condition()  # guards everything below; notified on console lines
         self._lines: list[str] = []
         self._proc: subprocess.Popen[bytes] | None = None
+        self._spawn_failed: BaseException | None = None
         self._reader: threading.Thread | None = None
         self._monitor: threading.Thread | None = None
         self._udp: socket.socket | None = None
@@ -216,7 +240,8 @@ class VirtualBoard:
 
     # -- what the board is --------------------------------------------------------------------
 
-    def _config(self) -> dict[str, Any]:
+    def config(self) -> dict[str, Any]:
+        """The board's config.json as flashed (or to be flashed); {} when it has none."""
         if self._layout_config is not None:
             return self._layout_config
         try:
@@ -228,11 +253,11 @@ class VirtualBoard:
     @property
     def device_id(self) -> str:
         """The id in the board's topics: config's device_id, else <board>-<last 6 hex of uid>."""
-        return self._config().get("device_id") or f"{self.board}-{self.uid[-6:]}"
+        return self.config().get("device_id") or f"{self.board}-{self.uid[-6:]}"
 
     def topic(self, name: str) -> str:
         """<base>/<id>/<name>, e.g. topic("readings")."""
-        base = self._config().get("base_topic") or "sensornode"
+        base = self.config().get("base_topic") or "sensornode"
         return f"{base}/{self.device_id}/{name}"
 
     @property
@@ -310,9 +335,18 @@ class VirtualBoard:
         with self._cond:
             self._udp = udp
             self._stopping = False
-            self._spawn("pwron")
+            self._proc = None
+            self._spawn_failed = None
+        # The monitor thread starts the process (and every restart): the kernel ties the
+        # process's life to that thread's (die_with_parent), and it runs until the board stops.
         self._monitor = threading.Thread(target=self._supervise, name="vboard", daemon=True)
         self._monitor.start()
+        with self._cond:
+            self._cond.wait_for(lambda: self._proc is not None or self._spawn_failed is not None)
+            failed = self._spawn_failed
+        if failed is not None:
+            self.stop()
+            raise failed
 
     def stop(self) -> None:
         """Power off: SIGTERM, then SIGKILL after 3 s; no process is left and none restarts."""
@@ -553,6 +587,7 @@ class VirtualBoard:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent(),
             )
         finally:
             if self._port is not None:
@@ -570,6 +605,14 @@ class VirtualBoard:
         self._reader.start()
 
     def _supervise(self) -> None:
+        with self._cond:
+            try:
+                self._spawn("pwron")
+            except BaseException as e:  # start() raises it in the caller's thread
+                self._spawn_failed = e
+                return
+            finally:
+                self._cond.notify_all()
         while True:
             self._receive()
             with self._cond:
