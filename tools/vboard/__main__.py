@@ -56,6 +56,23 @@ def hex_id(text: str) -> str:
     raise argparse.ArgumentTypeError(f"{text!r} is not a unique id in hex (3 bytes or more)")
 
 
+def configured_broker(board: VirtualBoard) -> tuple[str, int] | None:
+    """The broker a flashed filesystem's config.json names, if it names one."""
+    mqtt = board.config().get("mqtt")
+    if not isinstance(mqtt, dict) or not isinstance(mqtt.get("host"), str):
+        return None
+    port = mqtt.get("port", 1883)
+    return mqtt["host"], port if isinstance(port, int) else 1883
+
+
+def listen_command(broker: tuple[str, int] | None) -> str:
+    """The exact `make listen` that watches this board (the broker's port is chosen at run time)."""
+    if broker is None:
+        return ""
+    host, port = broker
+    return f"make listen BROKER={f'[{host}]' if ':' in host else host}:{port}"
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m tools.vboard",
@@ -138,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"vboard: a board fresh from the box; the broker for its page: {where}", flush=True
             )
         print(f"vboard: {board.device_id} powering on; Ctrl-C stops it", flush=True)
+        listen = listen_command(broker or configured_broker(board))
+        if listen:
+            print(f"vboard: watch its readings from another terminal: {listen}", flush=True)
         try:
             stack.enter_context(board)
             if board.serial is not None:
