@@ -15,13 +15,13 @@ import argparse
 import json
 import os
 import sys
-import time
 from typing import Any
 
 from tools.listen import DEFAULT_BROKER, parse_broker
-from tools.mqttlink import Link, LinkError
+from tools.watcher import Watcher
 
 ANSWER_S = 10.0
+CONNECT_S = 10.0
 
 
 def command(action: str, key: str | None, value: Any, req: str) -> bytes:
@@ -60,14 +60,17 @@ def show(answer: dict[str, Any]) -> str:
 def ask(
     broker: tuple[str, int], base: str, device: str, payload: bytes, req: str, wait_s: float
 ) -> dict[str, Any] | None:
-    with Link(broker, [f"{base}/{device}/event"], "remote") as link:
-        link.publish(f"{base}/{device}/cmd", payload)
-        deadline = time.monotonic() + wait_s
-        while (got := link.until(deadline)) is not None:
-            answer = answer_for(got[1], req)
-            if answer is not None:
-                return answer
-    return None
+    events = f"{base}/{device}/event"
+    name = f"sensornode-remote-{os.getpid()}-{os.urandom(2).hex()}"
+    watcher = Watcher(broker, events, client_id=name, wait_s=CONNECT_S)
+    try:
+        watcher.publish(f"{base}/{device}/cmd", payload)
+        found = watcher.inbox.wait(events, lambda m: answer_for(m.payload, req) is not None, wait_s)
+        return answer_for(found[1].payload, req)
+    except TimeoutError:
+        return None
+    finally:
+        watcher.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     payload = command(args.action, args.key, value, req)
     try:
         answer = ask(broker, args.base, args.device, payload, req, args.timeout)
-    except LinkError as e:
+    except OSError as e:  # the broker cannot be reached, refused us or did not answer
         print(f"remote: {e}", file=sys.stderr)
         return 2
     if answer is None:

@@ -129,7 +129,8 @@ class Inbox:
 class Watcher:
     """A paho-mqtt 2.x client (MQTT 3.1.1) that subscribes to `topics` at QoS 1 on every connect
     and feeds `inbox`. With `wait_s` (the default) it is connected and subscribed (SUBACK seen)
-    on return, or raises TimeoutError; with wait_s=None it returns at once and keeps trying to
+    on return, or raises ConnectionError (nothing listens) or TimeoutError (it refused, or did
+    not answer); with wait_s=None it returns at once and keeps trying to
     reach the broker, for a program that may start before it. `state` says where it is:
     "connecting", "connected", "refused: <reason>", "unreachable" or "lost: <reason>"."""
 
@@ -174,13 +175,17 @@ class Watcher:
             client.connect_async(host, port, keepalive=30)
             client.loop_start()
             return
-        client.connect(host, port, keepalive=30)
+        try:
+            client.connect(host, port, keepalive=30)
+        except OSError as e:
+            raise ConnectionError(f"cannot reach the broker {host}:{port} ({e})") from None
         client.loop_start()
         try:
-            self.inbox.wait_until(lambda: bool(self.subscribed_at), wait_s, f"SUBACK from {broker}")
+            self.inbox.wait_until(lambda: bool(self.subscribed_at), wait_s, "")
         except TimeoutError:
             self.close()
-            raise
+            why = self.state if self.state.startswith("refused") else f"no SUBACK in {wait_s} s"
+            raise TimeoutError(f"broker {host}:{port}: {why}") from None
 
     def _set_state(self, state: str) -> None:
         self.state = state
