@@ -32,8 +32,6 @@ from host_tests.test_integration import (
     KEEPALIVE_S,
     LOST,
     WAIT_S,
-    Inbox,
-    Subscriber,
     first_copies,
     relay_to,
     seqs,
@@ -41,8 +39,10 @@ from host_tests.test_integration import (
 from tools.brokers import Broker, TlsFiles, mosquitto_path
 from tools.vboard import VirtualBoard, layout
 from tools.vboard.supervisor import MICROPYTHON
+from tools.watcher import Inbox, Watcher
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(not MICROPYTHON.exists(), reason="no .venv/bin/micropython (make setup)"),
     pytest.mark.skipif(mosquitto_path() is None, reason="mosquitto is not installed"),
 ]
@@ -176,7 +176,7 @@ def core(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcomes]:
         stack.callback(broker.stop)
         broker.start()
         inbox = Inbox()
-        sub = Subscriber(inbox, broker, [f"{BASE}/#"], login=OWNER)
+        sub = Watcher((broker.host, broker.port), [f"{BASE}/#"], inbox, login=OWNER, wait_s=WAIT_S)
         stack.callback(lambda: sub.close())
         relays = {v: relay_to(stack, broker) for v in versions}
         boards = {
@@ -238,7 +238,7 @@ def core(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcomes]:
         first_seen(boards, r"unreachable \(ECONNREFUSED\); retry in", marks)
         time.sleep(max(0.0, killed + 2.0 - time.monotonic()))
         broker.restart()
-        sub = Subscriber(inbox, broker, [f"{BASE}/#"], login=OWNER)
+        sub = Watcher((broker.host, broker.port), [f"{BASE}/#"], inbox, login=OWNER, wait_s=WAIT_S)
         for v in names:
             relays[v].listen()
 
@@ -321,7 +321,9 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcomes]:
             stack.callback(b.stop)
             b.start()
         inbox = Inbox()
-        sub = Subscriber(inbox, good, ["sensornode/#"], ca=tmp / "ca.pem")
+        sub = Watcher(
+            (good.host, good.port), ["sensornode/#"], inbox, ca=str(tmp / "ca.pem"), wait_s=WAIT_S
+        )
         stack.callback(lambda: sub.close())
 
         relays = {v: relay_to(stack, good) for v in versions}
