@@ -21,8 +21,8 @@ import machine  # noqa: E402
 import network  # noqa: E402
 import onewire  # noqa: E402
 
-# Tests that start a process (a broker, the MicroPython runtime, a virtual board, mpremote,
-# mpy-cross) are `slow`; `make test-fast` leaves them out. A test is slow when its module says so
+# Tests that start a process (a broker, the MicroPython runtime, a virtual board, a browser,
+# mpremote, mpy-cross) or run for seconds are `slow`; `make test-fast` leaves them out. A test is slow when its module says so
 # (pytestmark) or when it uses one of these fixtures, each of which starts one.
 PROCESS_FIXTURES = {
     "broker",  # a broker on 127.0.0.1

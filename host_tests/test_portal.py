@@ -359,6 +359,7 @@ def test_a_malformed_request_gets_400(served, request_):
     assert status(exchange(served, request_)) == 400
 
 
+@pytest.mark.slow  # seconds of load on a loopback socket
 def test_fifty_connections_at_once_are_answered_or_closed_and_the_page_still_served(served):
     step = lambda: served.poll(served.clock.ticks_ms())  # noqa: E731
     address = served.listener.getsockname()

@@ -17,11 +17,13 @@ from collections.abc import Iterator
 import pytest
 
 from host_tests.browser import Browser, chromium
-from host_tests.mqtt_helpers import Subscriber, no_traceback
+from host_tests.mqtt_helpers import no_traceback
 from tools.vboard import VirtualBoard, layout
 from tools.vboard.supervisor import MICROPYTHON
+from tools.watcher import Watcher
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(not MICROPYTHON.exists(), reason="no .venv/bin/micropython (make setup)"),
     pytest.mark.skipif(
         chromium() is None,
@@ -105,7 +107,7 @@ def test_a_wrong_password_is_on_the_page_after_the_failed_join_and_the_ap_stays(
 
 
 def test_the_right_network_and_broker_bring_readings_and_take_the_ap_down(board, browser, broker):
-    sub = Subscriber(broker, "sensornode/#")
+    sub = Watcher(broker, "sensornode/#")
     try:
         browser.open(board.portal_url)
         fill(browser, ssid="vboard-net", password="vboard-pass")
@@ -115,7 +117,7 @@ def test_the_right_network_and_broker_bring_readings_and_take_the_ap_down(board,
         browser.click("button[type=submit]")
         browser.wait_loaded("/save")
         assert "joining 'vboard-net'" in browser.text("#note")
-        reading = json.loads(sub.wait(board.topic("readings"), timeout=WAIT_S))
+        reading = sub.next(board.topic("readings"), timeout=WAIT_S).json()
         took = time.monotonic() - submitted
     finally:
         sub.close()

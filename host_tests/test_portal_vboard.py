@@ -7,7 +7,6 @@ every reading taken meanwhile reaches the broker, in order, without a gap."""
 from __future__ import annotations
 
 import contextlib
-import json
 import socket
 import threading
 import time
@@ -17,12 +16,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from host_tests.mqtt_helpers import Subscriber, no_traceback
+from host_tests.mqtt_helpers import no_traceback
 from host_tests.portal_helpers import crowd, query, status
 from tools.vboard import VirtualBoard, layout
 from tools.vboard.supervisor import MICROPYTHON
+from tools.watcher import Watcher
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(not MICROPYTHON.exists(), reason="no .venv/bin/micropython (make setup)"),
     pytest.mark.skipif(
         not (layout.UMQTT_DIR / "umqtt" / "simple.py").exists(),
@@ -144,14 +145,14 @@ def test_fifty_connections_at_once_get_answers_or_closed_sockets(board):
 
 
 def test_after_all_that_a_form_post_joins_and_every_reading_kept_meanwhile_arrives(board, broker):
-    sub = Subscriber(broker, "sensornode/#")
+    sub = Watcher(broker, "sensornode/#")
     try:
         form = urllib.parse.urlencode({"ssid": "vboard-net", "password": "vboard-pass"}).encode()
         with urllib.request.urlopen(board.portal_url + "save", form, timeout=10) as r:
             assert r.status == 200
         seqs: list[int] = []
         while not seqs or seqs[-1] < KEPT:
-            seqs.append(json.loads(sub.wait(board.topic("readings"), timeout=WAIT_S))["seq"])
+            seqs.append(sub.next(board.topic("readings"), timeout=WAIT_S).json()["seq"])
     finally:
         sub.close()
     assert seqs == list(range(1, KEPT + 1))

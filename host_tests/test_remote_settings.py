@@ -20,6 +20,7 @@ from tools.vboard import VirtualBoard, layout
 from tools.vboard.supervisor import MICROPYTHON
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(not MICROPYTHON.exists(), reason="no .venv/bin/micropython (make setup)"),
     pytest.mark.skipif(
         not (layout.UMQTT_DIR / "umqtt" / "simple.py").exists(),

@@ -19,13 +19,15 @@ from typing import Any
 import pytest
 
 from host_tests.mqtt_helpers import no_traceback
-from host_tests.test_integration import FAST, WAIT_S, Inbox, Subscriber, seqs
+from host_tests.test_integration import FAST, WAIT_S, seqs
 from host_tests.test_versions import ACL, BASE, NODE, OWNER, VIEWER
 from tools.brokers import Broker, mosquitto_path
 from tools.vboard import VirtualBoard, layout
 from tools.vboard.supervisor import MICROPYTHON
+from tools.watcher import Inbox, Watcher
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(not MICROPYTHON.exists(), reason="no .venv/bin/micropython (make setup)"),
     pytest.mark.skipif(mosquitto_path() is None, reason="mosquitto is not installed"),
 ]
@@ -47,8 +49,9 @@ class Run:
         self.broker = Broker("mosquitto", passwords=dict([NODE, OWNER, VIEWER, NOCMD]), acl=RULES)
         stack.callback(self.broker.stop)
         self.broker.start()
+        self.address = (self.broker.host, self.broker.port)
         self.inbox = Inbox()
-        self.owner = Subscriber(self.inbox, self.broker, ["#"], login=OWNER)
+        self.owner = Watcher(self.address, ["#"], self.inbox, login=OWNER, wait_s=WAIT_S)
         stack.callback(self.owner.close)
         self.boards: list[VirtualBoard] = []
 
@@ -131,7 +134,7 @@ def test_a_client_the_acl_does_not_let_publish_commands_cannot_command_the_node(
     board = run.board("00000000d104", NODE)
     board.wait_for(r"^mqtt: connected to", WAIT_S)
     readings(run, board, 2)
-    viewer = Subscriber(Inbox(), run.broker, [f"{BASE}/#"], login=VIEWER)
+    viewer = Watcher(run.address, [f"{BASE}/#"], login=VIEWER, wait_s=WAIT_S)
     try:
         mark = run.inbox.mark()
         viewer.publish(board.topic("cmd"), json.dumps({"cmd": "reboot", "id": "viewer"}))
@@ -158,7 +161,7 @@ def test_no_password_appears_on_any_console_or_in_any_mqtt_message(run: Run) -> 
         lambda: len(run.inbox.on(board.topic("event"), mark)) >= 3, WAIT_S, "3 events"
     )
     seen = "\n".join(line for b in run.boards for line in b.console)
-    carried = [m for m in run.inbox.messages if m.topic != board.topic("cmd")]
+    carried = [m for m in run.inbox.since(0) if m.topic != board.topic("cmd")]
     assert len(carried) > 20 and len(run.boards) >= 1
     for secret in PASSWORDS:
         assert secret not in seen, f"a console shows {secret!r}"
