@@ -22,8 +22,9 @@ import network  # noqa: E402
 import onewire  # noqa: E402
 
 # Tests that start a process (a broker, the MicroPython runtime, a virtual board, a browser,
-# mpremote, mpy-cross) or run for seconds are `slow`; `make test-fast` leaves them out. A test is slow when its module says so
-# (pytestmark) or when it uses one of these fixtures, each of which starts one.
+# mpremote, mpy-cross) or run for seconds are `slow`; `make test-fast` leaves them out. A test
+# is slow when its module or itself says so, or when it uses one of these fixtures (each starts
+# a process).
 PROCESS_FIXTURES = {
     "broker",  # a broker on 127.0.0.1
     "subscriber",
