@@ -14,6 +14,7 @@ from firmware.log import why
 
 _MAX_CONN = const(4)  # connections served at once; Chromium keeps up to 3 idle ones open
 _ACCEPT_PER_POLL = const(8)  # a flood of connections cannot hold the loop
+_BACKLOG = const(8)  # connections the network stack holds for accept(); more wait or fail
 _HEAD_MAX = const(1024)  # request line and headers
 _BODY_MAX = const(1024)  # the form: a long broker name and passwords fit, percent-encoded
 _CONN_MS = const(5000)  # a whole request and its answer, however slowly the client sends
@@ -363,7 +364,7 @@ class _Conn:
     def __init__(self, sock, deadline):
         self.sock = sock
         self.deadline = deadline
-        self.buf = bytearray(_HEAD_MAX + _BODY_MAX)
+        self.buf = None  # allocated when the first bytes come: a browser's idle spare costs none
         self.fill = 0
         self.head = 0  # where the body starts, once the head has come
         self.length = 0
@@ -398,7 +399,7 @@ class Portal:
         self.restart = False  # a submitted form changed config.json: restart once joined
         self.listener = _bound(socket.SOCK_STREAM, host, http)
         try:
-            self.listener.listen(_MAX_CONN)
+            self.listener.listen(_BACKLOG)
             self.dns = _bound(socket.SOCK_DGRAM, host, dns)
         except OSError:
             self.listener.close()
@@ -496,9 +497,8 @@ class Portal:
         self._send(c)
 
     def _receive(self, c, now):
-        room = len(c.buf) - c.fill
         try:
-            data = c.sock.recv(room)
+            data = c.sock.recv(_HEAD_MAX + _BODY_MAX - c.fill)
         except OSError as e:
             if _again(e):
                 return
@@ -506,21 +506,24 @@ class Portal:
         if not data:
             self._drop(c)
             return
-        c.buf[c.fill : c.fill + len(data)] = data
+        buf = c.buf
+        if buf is None:
+            buf = c.buf = bytearray(_HEAD_MAX + _BODY_MAX)
+        buf[c.fill : c.fill + len(data)] = data
         c.fill += len(data)
         try:
             if c.request is None:
-                end = bytes(c.buf[: min(c.fill, _HEAD_MAX)]).find(b"\r\n\r\n")
+                end = bytes(buf[: min(c.fill, _HEAD_MAX)]).find(b"\r\n\r\n")
                 if end < 0:
                     if c.fill >= _HEAD_MAX:
                         raise HttpError(431)
                     return
-                method, path, c.length = parse_head(bytes(c.buf[:end]))
+                method, path, c.length = parse_head(bytes(buf[:end]))
                 c.request = (method, path)
                 c.head = end + 4
             if c.fill - c.head < c.length:
                 return
-            body = bytes(c.buf[c.head : c.head + c.length])
+            body = bytes(buf[c.head : c.head + c.length])
             self._reply(c, self.handle(c.request[0], c.request[1], body, now))
         except HttpError as e:
             status = e.args[0]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 from tools import compile as fwcompile
 from tools.flash import mpremote_path
 from tools.vboard import layout
-from tools.vboard.supervisor import LAUNCHER, MICROPYTHON, board_env
+from tools.vboard.supervisor import LAUNCHER, MICROPYTHON, board_env, free_port
 from tools.vboard.switches import Switches
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -210,7 +211,9 @@ def run_board(
     the REPL); returns (finished in time, console output)."""
     control = fs.parent / f"{fs.name}-control.json"
     switches = Switches(control, layout.DEFAULT_AIR)
-    env = board_env(BOARD, uid, fs, layout.frozen_dir(BOARD), switches.path)
+    # The setup portal's ports on 127.0.0.1, for the rows that bring it up (bench_extras.py).
+    portal = (free_port(socket.SOCK_STREAM), free_port(socket.SOCK_DGRAM))
+    env = board_env(BOARD, uid, fs, layout.frozen_dir(BOARD), switches.path, portal=portal)
     cmd = [str(runtime.micropython)]
     if heap is not None:
         cmd += ["-X", f"heapsize={heap}"]

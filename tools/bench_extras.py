@@ -40,6 +40,23 @@ class Extra:
     files: dict[str, bytes] = field(default_factory=dict)
 
 
+# The setup portal's rows: the access point up with its portal, a browser's GET / served, every
+# connection slot holding half a request, the access point down again. On the virtual board
+# port 80 is a free port on 127.0.0.1 (bsp/socket.py).
+_PORTAL_UP = "node.wifi.ap_started = True\nnode.wifi.ap.start(node.wifi)\nimport socket\n"
+_PAGE_VIEW = (
+    "_a = socket.getaddrinfo('0.0.0.0', 80)[0][-1]\n"
+    "_c = socket.socket()\n_c.connect(_a)\n_c.send(b'GET / HTTP/1.0\\r\\n\\r\\n')\n"
+    "for _ in range(50):\n    node.step(time.ticks_ms())\n"
+    "_c.close()\n"
+)
+_SLOTS = (
+    "_cs = [socket.socket() for _ in range(4)]\n"
+    "for _c in _cs:\n    _c.connect(_a)\n    _c.send(b'GET / HTTP/1.1\\r\\n')\n"
+    "for _ in range(50):\n    node.step(time.ticks_ms())\n"
+)
+_PORTAL_DOWN = "node.wifi.ap.stop()\nnode.wifi.ap_started = False\n"
+
 EXTRAS: list[Extra] = [
     # A broker outage long enough to fill the outbox: every reading waits as bytes.
     Extra(
@@ -53,4 +70,10 @@ EXTRAS: list[Extra] = [
             "    node.step(_now)"
         ),
     ),
+    # The setup portal (firmware/portal.py) as the access point brings it up: module, sockets,
+    # and the networks of the page's last scan; then with every connection slot mid-request; then
+    # after the access point went down, which drops the module again.
+    Extra("setup portal up, page served once", code=_PORTAL_UP + _PAGE_VIEW),
+    Extra("setup portal up, 4 connections mid-request", code=_PORTAL_UP + _PAGE_VIEW + _SLOTS),
+    Extra("setup portal after it went down", code=_PORTAL_UP + _PAGE_VIEW + _PORTAL_DOWN),
 ]
