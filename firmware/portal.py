@@ -11,6 +11,7 @@ import socket
 from micropython import const
 
 from firmware.log import why
+from firmware.wifi import strongest
 
 _MAX_CONN = const(4)  # connections served at once; Chromium keeps up to 3 idle ones open
 _ACCEPT_PER_POLL = const(8)  # a flood of connections cannot hold the loop
@@ -180,15 +181,8 @@ def escape(text):
 def visible_networks(scan):
     # (ssid, rssi, open) of the networks in a scan, each once at its strongest, strongest first;
     # hidden ones (no name) are left out: their name is typed.
-    best = {}
-    for row in scan:
-        try:
-            ssid = row[0].decode()
-        except UnicodeError:
-            continue
-        if ssid and (ssid not in best or row[3] > best[ssid][1]):
-            best[ssid] = (ssid, row[3], row[4] == 0)
-    nets = sorted(best.values(), key=lambda n: -n[1])
+    nets = [(ssid, v[0], v[1]) for ssid, v in strongest(scan).items()]
+    nets.sort(key=lambda n: -n[1])
     return nets[:_SCAN_SHOWN]
 
 
@@ -300,29 +294,28 @@ def problems(changes, check):
     return ""
 
 
+def _section(doc, key):
+    # doc[key] as a dict to change, made one if it is missing or not an object.
+    part = doc.get(key)
+    if type(part) is not dict:
+        part = doc[key] = {}
+    return part
+
+
 def merge(changes, cfg, secrets):
-    # Applies changes to the two documents in place; True when config.json changes.
+    # Applies changes to the two documents in place; True when what changed takes a restart to
+    # be used (the broker, its login, the device name): the Wi-Fi network is used at once.
     net = {"ssid": changes["wifi.ssid"], "password": changes["wifi.password"]}
     nets = secrets.get("wifi")
     nets = nets if type(nets) is list else []
     secrets["wifi"] = [net] + [
         n for n in nets if type(n) is not dict or n.get("ssid") != net["ssid"]
     ]
-    login = secrets.get("mqtt")
-    login = login if type(login) is dict else {}
-    for key in ("user", "password"):
-        if "mqtt." + key in changes:
-            login[key] = changes["mqtt." + key]
-    if login:
-        secrets["mqtt"] = login
     before = json.dumps(cfg)
-    mqtt = cfg.get("mqtt")
-    mqtt = mqtt if type(mqtt) is dict else {}
-    for key in ("host", "port"):
-        if "mqtt." + key in changes:
-            mqtt[key] = changes["mqtt." + key]
-    if mqtt:
-        cfg["mqtt"] = mqtt
+    for doc, keys in ((secrets, ("user", "password")), (cfg, ("host", "port"))):
+        for key in keys:
+            if "mqtt." + key in changes:
+                _section(doc, "mqtt")[key] = changes["mqtt." + key]
     if "device_id" in changes:
         cfg["device_id"] = changes["device_id"]
     return json.dumps(cfg) != before or "mqtt.user" in changes or "mqtt.password" in changes

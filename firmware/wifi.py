@@ -11,19 +11,25 @@ _JOIN_POLL_MS = const(100)
 _LINK_CHECK_MS = const(1000)
 
 
-def order_networks(known, scan):
-    # Known networks seen in the scan, strongest first, then the unseen ones (hidden SSIDs).
-    rssi = {}
+def strongest(scan):
+    # {ssid: (rssi, open)} of the named networks in a scan, each at its strongest.
+    best = {}
     for row in scan:
         try:
             ssid = row[0].decode()
         except UnicodeError:
             continue
-        if ssid not in rssi or row[3] > rssi[ssid]:
-            rssi[ssid] = row[3]
-    seen = [n for n in known if n["ssid"] in rssi]
-    seen.sort(key=lambda n: -rssi[n["ssid"]])
-    return seen + [n for n in known if n["ssid"] not in rssi]
+        if ssid and (ssid not in best or row[3] > best[ssid][0]):
+            best[ssid] = (row[3], row[4] == 0)
+    return best
+
+
+def order_networks(known, scan):
+    # Known networks seen in the scan, strongest first, then the unseen ones (hidden SSIDs).
+    best = strongest(scan)
+    seen = [n for n in known if n["ssid"] in best]
+    seen.sort(key=lambda n: -best[n["ssid"]][0])
+    return seen + [n for n in known if n["ssid"] not in best]
 
 
 class WifiManager:

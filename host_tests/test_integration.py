@@ -30,21 +30,13 @@ from typing import Any
 import pytest
 
 from firmware.commands import MAX_BYTES
-from host_tests.mqtt_helpers import no_traceback
+from host_tests.mqtt_helpers import VBOARD_MARKS, no_traceback
 from host_tests.relay import Relay
 from tools.brokers import Broker, mosquitto_path
 from tools.vboard import VirtualBoard, layout
-from tools.vboard.supervisor import MICROPYTHON
 from tools.watcher import Inbox, Msg, Watcher
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not MICROPYTHON.exists(), reason="no .venv/bin/micropython (make setup)"),
-    pytest.mark.skipif(
-        not (layout.UMQTT_DIR / "umqtt" / "simple.py").exists(),
-        reason="no build/umqtt (python -m tools.fetch_umqtt --out build/umqtt)",
-    ),
-]
+pytestmark = VBOARD_MARKS
 
 KEEPALIVE_S = 5
 INTERVAL_S = 0.5

@@ -17,14 +17,12 @@ from collections.abc import Iterator
 import pytest
 
 from host_tests.browser import Browser, chromium
-from host_tests.mqtt_helpers import no_traceback
+from host_tests.mqtt_helpers import VBOARD_MARKS, no_traceback
 from tools.vboard import VirtualBoard, layout
-from tools.vboard.supervisor import MICROPYTHON
 from tools.watcher import Watcher
 
 pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not MICROPYTHON.exists(), reason="no .venv/bin/micropython (make setup)"),
+    *VBOARD_MARKS,
     pytest.mark.skipif(
         chromium() is None,
         reason="no Chromium: `make setup` installs Debian's chromium when run as root "

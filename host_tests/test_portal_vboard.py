@@ -16,20 +16,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from host_tests.mqtt_helpers import no_traceback
+from host_tests.mqtt_helpers import VBOARD_MARKS, no_traceback
 from host_tests.portal_helpers import crowd, query, status
-from tools.vboard import VirtualBoard, layout
-from tools.vboard.supervisor import MICROPYTHON
+from tools.vboard import VirtualBoard
 from tools.watcher import Watcher
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not MICROPYTHON.exists(), reason="no .venv/bin/micropython (make setup)"),
-    pytest.mark.skipif(
-        not (layout.UMQTT_DIR / "umqtt" / "simple.py").exists(),
-        reason="no build/umqtt (python -m tools.fetch_umqtt --out build/umqtt)",
-    ),
-]
+pytestmark = VBOARD_MARKS
 
 WAIT_S = 30
 KEPT = 20  # readings at least, one a second, taken while the tests above ran

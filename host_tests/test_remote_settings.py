@@ -13,20 +13,11 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
-from host_tests.mqtt_helpers import no_traceback
+from host_tests.mqtt_helpers import VBOARD_MARKS, no_traceback
 from tools.vboard import VirtualBoard, layout
 from tools.vboard.supervisor import MICROPYTHON
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not MICROPYTHON.exists(), reason="no .venv/bin/micropython (make setup)"),
-    pytest.mark.skipif(
-        not (layout.UMQTT_DIR / "umqtt" / "simple.py").exists(),
-        reason="no build/umqtt (python -m tools.fetch_umqtt --out build/umqtt)",
-    ),
-]
+pytestmark = VBOARD_MARKS
 BOOT_S = 30
 
 

@@ -26,19 +26,12 @@ from typing import Any
 
 import pytest
 
-from host_tests.mqtt_helpers import no_traceback
+from host_tests.mqtt_helpers import VBOARD_MARKS, no_traceback
 from tools.vboard import RESET_EXIT, VirtualBoard, layout
 from tools.vboard.supervisor import LAUNCHER, MICROPYTHON, board_env
 from tools.watcher import Watcher
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not MICROPYTHON.exists(), reason="no .venv/bin/micropython (make setup)"),
-    pytest.mark.skipif(
-        not (layout.UMQTT_DIR / "umqtt" / "simple.py").exists(),
-        reason="no build/umqtt (python -m tools.fetch_umqtt --out build/umqtt)",
-    ),
-]
+pytestmark = VBOARD_MARKS
 
 BOOT_S = 30  # the longest anything on a board may take before a test gives up
 AIR = [{"ssid": "vboard-net", "password": "vboard-pass", "rssi": -55}]
