@@ -534,6 +534,14 @@ class VirtualBoard:
         """While on, NTP queries time out."""
         self.switches.set(ntp_fail=on)
 
+    def wire_sensors(self, on: bool = True) -> None:
+        """Sensors answer: a DHT on any pin, a DS18B20 on any 1-Wire pin, a BME280 at 0x76."""
+        self.switches.set(wired=on)
+
+    def room(self, celsius: float, humidity: float) -> None:
+        """What the wired DHT and DS18B20 measure."""
+        self.switches.set(room_c=float(celsius), room_rh=float(humidity))
+
     def chip_temperature(self, celsius: float) -> None:
         """What the chip's own temperature sensor reads."""
         self.switches.set(mcu_c=float(celsius))

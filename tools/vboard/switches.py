@@ -6,7 +6,9 @@ takes effect within about 0.2 s. Two kinds of entries:
 
 - states, which hold until changed: `air` (the networks in range), `fail` (Wi-Fi joins never
   succeed), `delay_ms` (how long a join takes), `button` (the board's BOOT/BOOTSEL button is
-  held), `ntp_fail` (the NTP server does not answer), `mcu_c` (the chip's temperature);
+  held), `ntp_fail` (the NTP server does not answer), `mcu_c` (the chip's temperature),
+  `wired` (a DHT on every pin, a DS18B20 on every 1-Wire pin and a BME280 at 0x76 answer),
+  `room_c` and `room_rh` (what the wired DHT and DS18B20 measure);
 - events, counted under `events`: `drop` (the Wi-Fi link goes down once) and `stall` (the Wi-Fi
   driver's next call never returns). A board process acts on the counts that grew after it
   started (`events_seen()` goes to it at start), so a reset does not replay old events.
@@ -50,6 +52,9 @@ class Switches:
             "button": False,
             "ntp_fail": False,
             "mcu_c": 27.0,
+            "wired": False,
+            "room_c": 21.5,
+            "room_rh": 45.0,
             "events": {name: 0 for name in EVENTS},
         }
         self._write()
