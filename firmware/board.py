@@ -63,6 +63,10 @@ class Board:
         self._read_at = 0  # ticks_ms() when the clock was last read
         self._read = None  # unix_parts() of that reading
 
+    def uid(self):
+        # The chip's unique id in hex: what names the device to Home Assistant.
+        return "".join(["%02x" % b for b in machine.unique_id()])
+
     def device_id(self, configured):
         return ident.device_id(self.name, machine.unique_id(), configured)
 

@@ -30,6 +30,7 @@ DEFAULTS = {
     "outbox_size": 100,
     "watchdog_s": 0,
     "ha_discovery": True,
+    "ha_prefix": "homeassistant",  # Home Assistant's discovery prefix (its MQTT setting)
     "sensors": [{"type": "sim", "name": "temperature"}],
 }
 
@@ -108,6 +109,49 @@ _base_topic = (_is_base_topic, "a topic of 1 to 64 characters without +, #, // o
 
 _PIN = _integer(0, 48)
 
+# Home Assistant's sensor device classes that take state_class measurement (2024.3), each with
+# the units HA accepts for it; an empty unit is "no unit". A string, not a dict: this module
+# leaves the heap after boot either way, but a dict of lists would double the boot's peak for it.
+_HA_UNITS = (
+    ";apparent_power:VA;aqi:;atmospheric_pressure:Pa|bar|cbar|hPa|inHg|kPa|mbar|mmHg|psi;"
+    "battery:%;carbon_dioxide:ppm;carbon_monoxide:ppm;current:A|mA;"
+    "data_rate:B/s|GB/s|Gbit/s|GiB/s|KiB/s|MB/s|Mbit/s|MiB/s|bit/s|kB/s|kbit/s;"
+    "data_size:B|EB|EiB|GB|Gbit|GiB|KiB|MB|Mbit|MiB|PB|PiB|TB|TiB|YB|YiB|ZB|ZiB|bit|kB|kbit;"
+    "distance:cm|ft|in|km|m|mi|mm|yd;duration:d|h|min|ms|s;energy_storage:GJ|MJ|MWh|Wh|kWh;"
+    "frequency:GHz|Hz|MHz|kHz;humidity:%;illuminance:lx;irradiance:BTU/(h⋅ft²)|W/m²;"
+    "moisture:%;nitrogen_dioxide:µg/m³;nitrogen_monoxide:µg/m³;"
+    "nitrous_oxide:µg/m³;ozone:µg/m³;ph:;pm1:µg/m³;"
+    "pm10:µg/m³;pm25:µg/m³;power:W|kW;power_factor:|%;"
+    "precipitation:cm|in|mm;precipitation_intensity:in/d|in/h|mm/d|mm/h;"
+    "pressure:Pa|bar|cbar|hPa|inHg|kPa|mbar|mmHg|psi;reactive_power:var;"
+    "signal_strength:dB|dBm;sound_pressure:dB|dBA;"
+    "speed:ft/s|in/d|in/h|km/h|kn|m/s|mm/d|mm/h|mph;sulphur_dioxide:µg/m³;"
+    "temperature:K|°C|°F;volatile_organic_compounds:µg/m³;"
+    "volatile_organic_compounds_parts:ppb|ppm;voltage:V|mV;"
+    "volume_flow_rate:L/min|ft³/min|gal/min|m³/h;"
+    "volume_storage:CCF|L|fl. oz.|ft³|gal|mL|m³;weight:g|kg|lb|mg|oz|st|µg;"
+    "wind_speed:ft/s|km/h|kn|m/s|mph;"
+)
+
+
+def ha_units(device_class):
+    # The units HA takes for a device class ("" standing for none), or None for no such class.
+    if type(device_class) is not str or not device_class or ";" in device_class:
+        return None
+    start = _HA_UNITS.find(";" + device_class + ":")
+    if start < 0:
+        return None
+    start += len(device_class) + 2
+    return _HA_UNITS[start : _HA_UNITS.find(";", start)].split("|")
+
+
+_HA_CLASS = (lambda v: ha_units(v) is not None, "a Home Assistant sensor device class")
+# What Home Assistant shows with a sim or adc value (the other drivers know their own).
+_HA_FIELDS = (
+    ("unit", None, _optional(_text(1, 16))),
+    ("device_class", None, _optional(_HA_CLASS)),
+)
+
 
 def _is_rom(v):
     if type(v) is not str or len(v) != 16:
@@ -132,6 +176,7 @@ _TOP = (
     ("outbox_size", _integer(1, 1000)),
     ("watchdog_s", _integer(0, 3600)),
     ("ha_discovery", _boolean),
+    ("ha_prefix", _topic_level),
 )
 _MQTT = (
     ("host", _optional(_text(1, 253))),
@@ -152,7 +197,8 @@ _SENSOR_FIELDS = {
         ("period_s", 600, _number(1, 1e6)),
         ("noise", 0.2, _number(0, 1e6)),
         ("seed", 1, _integer(0, 0x7FFFFFFF)),
-    ),
+    )
+    + _HA_FIELDS,
     "mcu": (),
     "dht11": (("pin", REQUIRED, _PIN),),
     "dht22": (("pin", REQUIRED, _PIN),),
@@ -167,7 +213,8 @@ _SENSOR_FIELDS = {
         ("pin", REQUIRED, _PIN),
         ("scale", 1.0, _number(-1e9, 1e9)),
         ("offset", 0.0, _number(-1e9, 1e9)),
-    ),
+    )
+    + _HA_FIELDS,
 }
 _SENSOR_COMMON = (
     ("delta", None, _optional(_number(0, 1e9))),
@@ -345,6 +392,17 @@ def _sensor(spec, i, names, report):
     if kind == "bme280" and (out["sda"] is None) != (out["scl"] is None):
         report.say("%ssda and scl go together; using the bus's default pins" % path)
         out["sda"] = out["scl"] = None
+    units = ha_units(out.get("device_class"))  # None without a (valid) device class
+    if units is not None and (out["unit"] or "") not in units:
+        cls = out["device_class"]
+        want = " or ".join([repr(u) if u else "null" for u in units])
+        report.bad(
+            path + "unit",
+            out["unit"],
+            "what Home Assistant takes for %s (%s)" % (cls, want),
+            "device_class ignored",
+        )
+        out["device_class"] = None
     out["type"] = kind
     out["name"] = name
     out["filter"] = _filter(spec.get("filter"), path + "filter", report)

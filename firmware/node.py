@@ -28,6 +28,7 @@ class Node:
         self.interval_ms = int(cfg["interval_s"] * 1000)
         self.heartbeat_ms = int(cfg["heartbeat_s"] * 1000)
         self.discovery = cfg["ha_discovery"]
+        self.ha_prefix = cfg["ha_prefix"]
         now = clock.ticks_ms()
         self.boot = now
         self.next_reading = now
@@ -73,10 +74,20 @@ class Node:
         self.next_heartbeat = now  # a heartbeat right after each connect says how the outage went
 
     def _announce(self, now):
-        for key in self.sensors.keys:
-            msg = payload.discovery(self.topics, key)
-            if not self.session.publish(self.topics.discovery(key), msg, True, 1, now):
-                return
+        # Retained: HA may start after the node, and must get every config.
+        from firmware import ha
+        from firmware.unload import drop
+
+        session = self.session
+
+        def publish(topic, msg, qos):
+            return session.publish(topic, msg, True, qos, now)
+
+        st = self.stats
+        device = ha.Device(self.topics, self.ha_prefix, st.uid(), st.name, self.wifi.mac())
+        ha.announce(publish, device, self.sensors.specs, self.interval_ms / 1000)
+        del ha, device
+        drop("ha", "atomic")
 
     def _take_reading(self, now):
         # Drift-free schedule; after a long stall it restarts from now instead of catching up.

@@ -164,19 +164,3 @@ def event(name, ok, detail, req=None):
     if req is not None:
         doc["id"] = req
     return json.dumps(doc)
-
-
-def discovery(topics, key):
-    # Home Assistant MQTT discovery for one reading key; availability follows the status topic.
-    return json.dumps(
-        {
-            "name": key,
-            "unique_id": topics.device + "_" + key,
-            "state_topic": topics.readings.decode(),
-            "value_template": "{{ value_json.%s }}" % key,
-            "availability_topic": topics.status.decode(),
-            "payload_available": "online",
-            "payload_not_available": "offline",
-            "device": {"identifiers": [topics.device], "name": topics.device},
-        }
-    )

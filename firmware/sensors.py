@@ -98,6 +98,7 @@ class SensorSet:
         self.values = []
         self.due = []
         self.names = []
+        self.specs = []  # the sensors kept, as validated: what Home Assistant discovery describes
         self.errors = 0  # failed reads since boot
         self._slots = []
         now = clock.ticks_ms()
@@ -120,6 +121,7 @@ class SensorSet:
                 self.values.append(None)
                 self.due.append(False)
             self.names.append(slot.name)
+            self.specs.append(spec)
             self._slots.append(slot)
             self._start(slot, now, True)
 

@@ -12,6 +12,3 @@ class Topics:
         self.heartbeat = prefix + b"heartbeat"
         self.cmd = prefix + b"cmd"
         self.event = prefix + b"event"
-
-    def discovery(self, sensor_key):
-        return ("homeassistant/sensor/" + self.device + "_" + sensor_key + "/config").encode()

@@ -24,13 +24,13 @@ HOST = {"mqtt": {"host": "broker.local"}}  # the smallest config with nothing to
 
 # Every field of every sensor type, as validate() hands it on.
 SENSOR_KEYS = {
-    "sim": {"base", "amplitude", "period_s", "noise", "seed"},
+    "sim": {"base", "amplitude", "period_s", "noise", "seed", "unit", "device_class"},
     "mcu": set(),
     "dht11": {"pin"},
     "dht22": {"pin"},
     "ds18b20": {"pin", "rom"},
     "bme280": {"i2c", "sda", "scl", "address"},
-    "adc": {"pin", "scale", "offset"},
+    "adc": {"pin", "scale", "offset", "unit", "device_class"},
 }
 COMMON_SENSOR_KEYS = {"type", "name", "filter", "delta", "max_silence_s"}
 REQUIRED_PIN = ("dht11", "dht22", "ds18b20", "adc")
@@ -54,6 +54,7 @@ GOOD = {
     "outbox_size": 50,
     "watchdog_s": 30,
     "ha_discovery": False,
+    "ha_prefix": "ha-test",
     "sensors": [
         {
             "type": "sim",
@@ -63,6 +64,8 @@ GOOD = {
             "period_s": 300,
             "noise": 0.0,
             "seed": 7,
+            "unit": "°C",
+            "device_class": "temperature",
             "filter": None,
             "delta": 0.1,
             "max_silence_s": 600,
@@ -102,6 +105,8 @@ GOOD = {
             "pin": 34,
             "scale": -0.5,
             "offset": 100.0,
+            "unit": "%",
+            "device_class": None,
             "filter": None,
             "delta": 1,
             "max_silence_s": 60,
@@ -285,6 +290,10 @@ WRONG = [
     ("ha_discovery", "true"),
     ("ha_discovery", 1),
     ("ha_discovery", None),
+    ("ha_prefix", ""),
+    ("ha_prefix", "home/assistant"),
+    ("ha_prefix", "ha#"),
+    ("ha_prefix", None),
     ("mqtt.port", 0),
     ("mqtt.port", 65536),
     ("mqtt.port", "1883"),
@@ -497,6 +506,8 @@ def test_optional_sensor_fields_get_their_defaults(log):
         "pin": 34,
         "scale": 1.0,
         "offset": 0.0,
+        "unit": None,
+        "device_class": None,
         "filter": None,
         "delta": None,
         "max_silence_s": 300,
@@ -1100,6 +1111,7 @@ TOP_FIELDS = {
     "outbox_size": near(1, 100, 1000, 0),
     "watchdog_s": near(0, 3600, -1),
     "ha_discovery": near(True, False, 0),
+    "ha_prefix": near("homeassistant", "ha_1", "a/b", ""),
     "sensors": st.lists(SENSORS, max_size=5) | json_values,
     "colour": json_values,
 }
@@ -1455,3 +1467,44 @@ def test_a_byte_order_mark_before_config_and_secrets_is_tolerated(tmp_path, log)
     cfg, secrets, problems = config.load(log, cpath, spath)
     assert (cfg, problems, log.lines) == (GOOD, 0, [])
     assert secrets["mqtt"] == GOOD_SECRETS["mqtt"]
+
+
+# --- Home Assistant: what a sim or adc value is ------------------------------------------------
+
+
+def sim_doc(**fields):
+    return {"sensors": [{"type": "sim", "name": "t", **fields}]}
+
+
+@pytest.mark.parametrize("device_class", ["temprature", "enum", "energy", "", 7])
+def test_a_device_class_home_assistant_would_refuse_is_dropped_by_name(device_class, log):
+    cfg, _ = config.validate(sim_doc(device_class=device_class), log)
+    assert cfg["sensors"][0]["device_class"] is None
+    assert [line for line in log.lines if "sensors[0]" in line] == [
+        f"config: sensors[0].device_class = {device_class!r} is not a Home Assistant sensor "
+        "device class, or null; using None"
+    ]
+
+
+def test_a_unit_that_does_not_fit_the_device_class_keeps_the_unit_and_drops_the_class(log):
+    cfg, _ = config.validate(sim_doc(unit="C", device_class="temperature"), log)
+    assert (cfg["sensors"][0]["unit"], cfg["sensors"][0]["device_class"]) == ("C", None)
+    assert [line for line in log.lines if "sensors[0]" in line] == [
+        "config: sensors[0].unit = 'C' is not what Home Assistant takes for temperature "
+        "('K' or '°C' or '°F'); device_class ignored"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("unit", "device_class"),
+    [("°C", "temperature"), ("µg/m³", "pm25"), (None, "aqi"), (None, "power_factor"), ("x", None)],
+)
+def test_units_home_assistant_takes_for_the_class_pass(unit, device_class, log):
+    cfg, _ = config.validate(sim_doc(unit=unit, device_class=device_class), log)
+    assert (cfg["sensors"][0]["unit"], cfg["sensors"][0]["device_class"]) == (unit, device_class)
+    assert [line for line in log.lines if "sensors[0]" in line] == []
+
+
+def test_a_unit_is_at_most_16_bytes(log):
+    cfg, _ = config.validate(sim_doc(unit="µ" * 9), log)
+    assert cfg["sensors"][0]["unit"] is None

@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from conftest import validated_sensors
 
 from firmware import config
 from firmware.backoff import Backoff
@@ -35,9 +36,13 @@ class FakeWifi:
     def ip(self):
         return "10.0.0.7" if self.up else None
 
+    def mac(self):
+        return "02:a1:b2:c3:d4:e6"
+
 
 class FakeSensors:
     def __init__(self):
+        self.specs = validated_sensors({"type": "sim", "name": "temperature"})
         self.keys = ["temperature"]
         self.values = [20.0]
         self.due = [True]
@@ -52,6 +57,10 @@ class FakeSensors:
 class FakeStats:
     reset_cause = "power-on"
     version = "0.1.0"
+    name = "esp32"
+
+    def uid(self):
+        return "a1b2c3d4e5f6"
 
     def __init__(self):
         self.syncs = 0
@@ -257,13 +266,28 @@ def test_clock_is_synced_after_each_connect(node, clock, umqtt):
     assert node.stats.syncs == 2
 
 
-def test_discovery_is_announced_retained_when_enabled(umqtt, clock, log, node):
+def test_discovery_is_announced_retained_at_connect_when_enabled(
+    umqtt, clock, log, node, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # where the node keeps its record of what it announced
     node.discovery = True
     run(node, clock, 100)
     disc = [p for p in umqtt.broker.published if p[0].startswith("homeassistant/")]
-    assert [(p[0], p[2]) for p in disc] == [
-        ("homeassistant/sensor/esp32-a1b2c3_temperature/config", True)
+    assert ("homeassistant/sensor/esp32-a1b2c3_temperature/config", True, 0) in [
+        (p[0], p[2], p[3]) for p in disc
     ]
+    assert len(disc) == 1 + 10  # the reading and the heartbeat's facts with connectivity
+
+
+def test_discovery_code_leaves_the_heap_after_the_announcement(
+    umqtt, clock, log, node, tmp_path, monkeypatch
+):
+    import sys
+
+    monkeypatch.chdir(tmp_path)
+    node.discovery = True
+    run(node, clock, 100)
+    assert "firmware.ha" not in sys.modules
 
 
 def test_due_in_sleeps_until_the_next_reading(node, clock):

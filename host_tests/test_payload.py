@@ -4,8 +4,7 @@ import json
 
 import pytest
 
-from firmware.payload import READING_MAX, ReadingEncoder, discovery, event, heartbeat
-from firmware.topics import Topics
+from firmware.payload import READING_MAX, ReadingEncoder, event, heartbeat
 
 
 def encode(keys, values, due=None, seq=1, uptime=1000, ts=None):
@@ -130,16 +129,6 @@ def test_event_echoes_the_request_id():
 
 def test_event_without_id_has_no_id_field():
     assert "id" not in json.loads(event("error", False, "bad"))
-
-
-def test_discovery_uses_the_status_topic_for_availability():
-    t = Topics("sensornode", "esp32-a1b2c3")
-    doc = json.loads(discovery(t, "temperature"))
-    assert (doc["availability_topic"], doc["state_topic"], doc["unique_id"]) == (
-        "sensornode/esp32-a1b2c3/status",
-        "sensornode/esp32-a1b2c3/readings",
-        "esp32-a1b2c3_temperature",
-    )
 
 
 def test_every_value_at_its_longest_fits_the_buffer_the_keys_get():

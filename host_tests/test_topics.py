@@ -12,12 +12,5 @@ def test_every_topic_follows_the_contract_under_base_and_device():
     )
 
 
-def test_discovery_topic_is_home_assistants_per_key():
-    t = Topics("sensornode", "picow-0f3e21")
-    assert t.discovery("room_humidity") == (
-        b"homeassistant/sensor/picow-0f3e21_room_humidity/config"
-    )
-
-
 def test_the_device_stays_text_for_the_console_and_json():
     assert Topics("sensornode", "esp32-a1b2c3").device == "esp32-a1b2c3"

@@ -1,0 +1,241 @@
+"""Home Assistant discovery: what each reading key and heartbeat fact is announced as."""
+
+import json
+
+import pytest
+from conftest import validated_sensors
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from firmware import ha
+from firmware.topics import Topics
+
+T = Topics("sensornode", "esp32-a1b2c3")
+UID = "a1b2c3d4e5f6"
+MAC = "02:a1:b2:c3:d4:e6"
+
+
+def device(prefix="homeassistant", board="esp32", mac=MAC):
+    return ha.Device(T, prefix, UID, board, mac)
+
+
+def readings(*sensors, interval_s=10):
+    specs = validated_sensors(*sensors)
+    return dict(ha.reading_configs(device(), specs, interval_s))
+
+
+def render(template, doc):
+    # As Home Assistant's MQTT value templates are rendered: Jinja in a sandbox, str() of it.
+    return str(ImmutableSandboxedEnvironment().from_string(template).render(value_json=doc))
+
+
+class Broker:
+    """publish(topic, msg, qos) for announce(): records what was sent; fails from the nth on."""
+
+    def __init__(self, fail_at=None):
+        self.sent: list[tuple[bytes, bytes]] = []
+        self.qos: list[int] = []
+        self.fail_at = fail_at
+
+    def __call__(self, topic, msg, qos):
+        if self.fail_at is not None and len(self.sent) >= self.fail_at:
+            return False
+        self.sent.append((topic, msg))
+        self.qos.append(qos)
+        return True
+
+
+@pytest.mark.parametrize(
+    ("sensor", "key", "unit", "device_class", "precision"),
+    [
+        ({"type": "dht22", "name": "room", "pin": 4}, "room_temperature", "°C", "temperature", 1),
+        ({"type": "dht22", "name": "room", "pin": 4}, "room_humidity", "%", "humidity", 1),
+        ({"type": "dht11", "name": "room", "pin": 4}, "room_temperature", "°C", "temperature", 0),
+        ({"type": "bme280", "name": "air"}, "air_temperature", "°C", "temperature", 1),
+        ({"type": "bme280", "name": "air"}, "air_humidity", "%", "humidity", 1),
+        ({"type": "bme280", "name": "air"}, "air_pressure", "hPa", "pressure", 1),
+        ({"type": "ds18b20", "name": "water", "pin": 5}, "water", "°C", "temperature", 1),
+        ({"type": "mcu", "name": "chip"}, "chip", "°C", "temperature", 1),
+    ],
+)
+def test_every_driver_key_is_a_measurement_with_its_unit_and_class(
+    sensor, key, unit, device_class, precision
+):
+    doc = readings(sensor)[f"homeassistant/sensor/esp32-a1b2c3_{key}/config"]
+    assert (doc["unit_of_meas"], doc["dev_cla"], doc["stat_cla"], doc["sug_dsp_prc"]) == (
+        unit,
+        device_class,
+        "measurement",
+        precision,
+    )
+
+
+@pytest.mark.parametrize("kind", ["sim", "adc"])
+def test_sim_and_adc_without_unit_get_a_state_class_only(kind):
+    sensor = {"type": kind, "name": "level"} | ({"pin": 26} if kind == "adc" else {})
+    (doc,) = readings(sensor).values()
+    assert (doc["stat_cla"], "unit_of_meas" in doc, "dev_cla" in doc) == (
+        "measurement",
+        False,
+        False,
+    )
+
+
+@pytest.mark.parametrize("kind", ["sim", "adc"])
+def test_sim_and_adc_take_unit_and_device_class_from_the_config(kind):
+    sensor = {"type": kind, "name": "v", "unit": "mV", "device_class": "voltage"}
+    sensor |= {"pin": 26} if kind == "adc" else {}
+    (doc,) = readings(sensor).values()
+    assert (doc["unit_of_meas"], doc["dev_cla"]) == ("mV", "voltage")
+
+
+@pytest.mark.parametrize(
+    ("reading", "shown"),
+    [
+        ({"seq": 1, "2nd_floor": 21.5}, "21.5"),
+        ({"seq": 2}, ""),  # not due (report-on-change): HA keeps the last state
+        ({"seq": 3, "2nd_floor": None}, "None"),  # a failed sensor: HA's state becomes unknown
+        ({"seq": 4, "2nd_floor": 0}, "0"),
+    ],
+)
+def test_the_value_template_takes_any_valid_key_and_an_absent_or_null_value(reading, shown):
+    (doc,) = readings({"type": "sim", "name": "2nd_floor"}).values()
+    assert render(doc["val_tpl"], reading) == shown
+
+
+def test_expire_after_only_where_report_on_change_promises_a_report():
+    docs = readings(
+        {"type": "sim", "name": "every"},
+        {"type": "sim", "name": "changes", "delta": 0.5, "max_silence_s": 120},
+        interval_s=10,
+    )
+    expiry = {d["name"]: d.get("exp_aft") for d in docs.values()}
+    assert expiry == {"every": None, "changes": 140}
+
+
+def test_the_device_is_named_by_the_chip_not_the_device_id():
+    (doc,) = readings({"type": "sim", "name": "t"}).values()
+    assert (doc["uniq_id"], doc["dev"], doc["o"]["name"]) == (
+        "sensornode_a1b2c3d4e5f6_t",
+        {
+            "ids": ["sensornode_a1b2c3d4e5f6"],
+            "name": "esp32-a1b2c3",
+            "mf": "Espressif",
+            "mdl": "ESP32",
+            "sw": ha.VERSION,
+            "cns": [["mac", MAC]],
+        },
+        "sensornode",
+    )
+
+
+def test_a_pico_w_without_a_mac_is_said_as_such():
+    dev = device(board="picow", mac=None).block
+    assert (dev["mf"], dev["mdl"], "cns" in dev) == ("Raspberry Pi", "Pico W", False)
+
+
+def test_readings_follow_the_readings_topic_and_the_status_topic_for_availability():
+    (doc,) = readings({"type": "sim", "name": "t"}).values()
+    assert (doc["stat_t"], doc["avty_t"]) == (
+        "sensornode/esp32-a1b2c3/readings",
+        "sensornode/esp32-a1b2c3/status",
+    )
+
+
+def test_heartbeat_facts_are_diagnostic_entities_of_the_same_device():
+    docs = dict(ha.diagnostic_configs(device()))
+    sensors = {t: d for t, d in docs.items() if "/sensor/" in t}
+    fields = {d["val_tpl"].split("'")[1] for d in sensors.values()}
+    assert fields == {
+        "rssi", "free_heap", "uptime_s", "reconnects", "dropped", "errors",
+        "reset_cause", "ip", "version",
+    }  # fmt: skip
+    assert {(d["ent_cat"], d["stat_t"]) for d in docs.values()} == {
+        ("diagnostic", "sensornode/esp32-a1b2c3/heartbeat"),
+        ("diagnostic", "sensornode/esp32-a1b2c3/status"),
+    }
+
+
+def test_signal_strength_is_in_dbm():
+    docs = dict(ha.diagnostic_configs(device()))
+    doc = docs["homeassistant/sensor/esp32-a1b2c3_diag-rssi/config"]
+    assert (doc["unit_of_meas"], doc["dev_cla"], doc["stat_cla"]) == (
+        "dBm",
+        "signal_strength",
+        "measurement",
+    )
+
+
+def test_connectivity_follows_the_status_topic_without_availability():
+    docs = dict(ha.diagnostic_configs(device()))
+    doc = docs["homeassistant/binary_sensor/esp32-a1b2c3_diag-status/config"]
+    assert (doc["dev_cla"], doc["pl_on"], doc["pl_off"], "avty_t" in doc) == (
+        "connectivity",
+        "online",
+        "offline",
+        False,
+    )
+
+
+def test_a_sensor_named_like_a_heartbeat_fact_gets_its_own_topic():
+    topics = set(readings({"type": "sim", "name": "rssi"})) | set(
+        dict(ha.diagnostic_configs(device()))
+    )
+    assert len(topics) == 1 + 10
+
+
+def test_the_prefix_is_the_configured_one():
+    topic, _ = next(ha.diagnostic_configs(device(prefix="ha-test")))
+    assert topic.startswith("ha-test/sensor/esp32-a1b2c3_")
+
+
+def test_announce_sends_bytes_with_the_degree_sign_as_utf8(tmp_path):
+    broker = Broker()
+    specs = validated_sensors({"type": "mcu", "name": "chip"})
+    assert ha.announce(broker, device(), specs, 10, str(tmp_path / "ha.txt"))
+    topic, msg = broker.sent[0]
+    assert (type(topic), type(msg)) == (bytes, bytes)
+    assert json.loads(msg)["unit_of_meas"].encode() == b"\xc2\xb0C"
+
+
+def test_a_key_no_longer_configured_has_its_retained_config_cleared(tmp_path):
+    path = str(tmp_path / "ha.txt")
+    before = validated_sensors({"type": "sim", "name": "a"}, {"type": "sim", "name": "b"})
+    ha.announce(Broker(), device(), before, 10, path)
+    broker = Broker()
+    ha.announce(broker, device(), before[:1], 10, path)
+    cleared = [(t, q) for (t, m), q in zip(broker.sent, broker.qos, strict=True) if m == b""]
+    assert cleared == [(b"homeassistant/sensor/esp32-a1b2c3_b/config", 1)]
+
+
+def test_configs_go_at_qos_0_since_every_connect_sends_them_again(tmp_path):
+    broker = Broker()
+    specs = validated_sensors({"type": "sim", "name": "a"})
+    ha.announce(broker, device(), specs, 10, str(tmp_path / "ha.txt"))
+    assert set(broker.qos) == {0}
+
+
+def test_the_record_is_written_only_when_what_was_announced_changed(tmp_path):
+    memory = tmp_path / "ha.txt"
+    specs = validated_sensors({"type": "sim", "name": "a"})
+    ha.announce(Broker(), device(), specs, 10, str(memory))
+    stamp = (memory.stat().st_ino, memory.stat().st_mtime_ns)
+    assert ha.announce(Broker(), device(), specs, 10, str(memory))
+    assert (memory.stat().st_ino, memory.stat().st_mtime_ns) == stamp
+
+
+def test_a_renamed_device_clears_the_old_names_configs(tmp_path):
+    path = str(tmp_path / "ha.txt")
+    specs = validated_sensors({"type": "sim", "name": "a"})
+    ha.announce(Broker(), device(), specs, 10, path)
+    renamed = ha.Device(Topics("sensornode", "kitchen"), "homeassistant", UID, "esp32", MAC)
+    broker = Broker()
+    ha.announce(broker, renamed, specs, 10, path)
+    assert b"homeassistant/sensor/esp32-a1b2c3_a/config" in [t for t, m in broker.sent if m == b""]
+
+
+def test_a_link_lost_midway_stops_and_keeps_the_old_record(tmp_path):
+    memory = tmp_path / "ha.txt"
+    memory.write_text("homeassistant/sensor/esp32-a1b2c3_gone/config")
+    specs = validated_sensors({"type": "sim", "name": "a"})
+    assert not ha.announce(Broker(fail_at=3), device(), specs, 10, str(memory))
+    assert memory.read_text() == "homeassistant/sensor/esp32-a1b2c3_gone/config"
