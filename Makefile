@@ -25,12 +25,13 @@ SETUP   ?=
 
 opt = $(if $($(1)),$(2) $($(1)))
 
-.PHONY: help setup test test-fast lint compile sim vboard listen flash repl reset ls provision erase-config bench brokers clean get set browser
+.PHONY: help setup test test-fast test-ha lint compile sim vboard listen flash repl reset ls provision erase-config bench brokers clean get set browser
 
 help:
 	@echo "make sim        a broker, a virtual board and a live view of its readings (start here)"
 	@echo "make test       every test: host logic, virtual boards on real brokers, flashing"
 	@echo "make test-fast  only the host tests that start no process (seconds)"
+	@echo "make test-ha    the firmware's discovery against a real Home Assistant"
 	@echo "make flash      [BOARD=esp32|picow] [PORT=...]: compile and copy the firmware to a board"
 	@echo "make repl | reset | ls | provision | erase-config    [PORT=...]"
 	@echo "make listen     [BROKER=host:port] [DEVICE=id]: watch every node's readings"
@@ -80,6 +81,11 @@ test: setup
 # The host tests that start no process (no broker, board, MicroPython or compiler): seconds.
 test-fast: $(STAMP)
 	$(PY) -m pytest host_tests -m "not slow"
+
+# A real Home Assistant (pinned, in build/ha/venv) against a virtual board: see ha_tests/.
+test-ha: setup
+	$(PY) -m tools.ha_install
+	$(PY) -m pytest ha_tests -s -p no:cacheprovider
 
 lint: $(STAMP) $(STUBS) $(UMQTT)
 	$(VENV)/bin/ruff check .
