@@ -84,6 +84,7 @@ class Seen:
     after_reprovision: set[str] = field(default_factory=set)
     after_power_cut: dict[str, str] = field(default_factory=dict)
     log: str = ""
+    page: str | None = None  # the device page's text in HA's frontend, None without Chromium
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -131,6 +132,32 @@ def entity_table(states: dict[str, dict[str, Any]], entities: dict[str, dict[str
     )
 
 
+def device_page(ha: HomeAssistant, device_id: str, png: Path) -> str | None:
+    """HA's device page as a person sees it (headless Chromium): its text; a screenshot to png."""
+    from host_tests.browser import Browser, chromium
+
+    if chromium() is None:
+        return None
+    with Browser() as b:
+        b.call("Emulation.setDeviceMetricsOverride", width=1000, height=760, deviceScaleFactor=1,
+               mobile=False)  # fmt: skip
+        # The owner signs in from 127.0.0.1 without a password (trusted_networks): the login
+        # page goes on by itself to the page asked for.
+        b.open(f"{ha.url}/config/devices/device/{device_id}", timeout=60)
+        until("the device page", lambda: DEVICE in deep_text(b), 60)
+        time.sleep(2)  # the cards' last values and icons
+        b.screenshot(png)
+        return deep_text(b)
+
+
+def deep_text(browser: Any) -> str:
+    """The page's text, shadow roots included (HA's frontend is web components all the way)."""
+    return browser.eval(
+        "(function walk(n){let t='';for(const c of n.childNodes){t+=c.nodeType===3?c.data:"
+        "walk(c)}if(n.shadowRoot)t+=walk(n.shadowRoot);return t})(document.body)"
+    )
+
+
 @pytest.fixture(scope="module")
 def seen() -> Iterator[Seen]:
     if mosquitto_path() is None:
@@ -168,6 +195,7 @@ def seen() -> Iterator[Seen]:
                 d for d in devices if ["mqtt", f"sensornode_{UID}"] in d["identifiers"]
             )
             print("\n" + entity_table(out.states, out.entities), flush=True)
+            out.page = device_page(ha, out.device["id"], ROOT / "build" / "ha-device.png")
 
             # A sensor that stops answering reports null: HA must say unknown, not "None".
             board.wire_sensors(False)
@@ -307,3 +335,10 @@ def test_a_power_cut_makes_every_entity_unavailable_and_connectivity_off(seen):
     states = seen.after_power_cut
     assert states.pop(f"binary_sensor.{OBJ}_connectivity") == "off"
     assert set(states.values()) == {"unavailable"}
+
+
+def test_the_device_page_shows_the_device_with_its_maker_and_readings(seen):
+    if seen.page is None:
+        pytest.skip("no chromium (make setup installs Debian's package when run as root)")
+    for words in (DEVICE, "Espressif", "ESP32", "room_temperature", "Signal strength"):
+        assert words in seen.page

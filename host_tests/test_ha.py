@@ -5,6 +5,7 @@ import json
 import pytest
 from conftest import validated_sensors
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from test_umqtt_versions import CONNACK, VERSIONS, open_transport, packets
 
 from firmware import ha
 from firmware.topics import Topics
@@ -239,3 +240,26 @@ def test_a_link_lost_midway_stops_and_keeps_the_old_record(tmp_path):
     specs = validated_sensors({"type": "sim", "name": "a"})
     assert not ha.announce(Broker(fail_at=3), device(), specs, 10, str(memory))
     assert memory.read_text() == "homeassistant/sensor/esp32-a1b2c3_gone/config"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_degree_sign_reaches_the_wire_intact_on_every_umqtt_version(
+    version, monkeypatch, tmp_path
+):
+    t, rec = open_transport(version, monkeypatch, tls=False, ca=None, replies=CONNACK)
+    assert t.client is not None and rec.raw is not None
+    client = t.client
+    specs = validated_sensors({"type": "mcu", "name": "chip"})
+    first = []
+
+    def publish(topic, msg, qos):
+        if not first:
+            first.append((topic, msg))
+            client.publish(topic, msg, True, qos)
+        return True
+
+    ha.announce(publish, device(), specs, 10, str(tmp_path / "ha.txt"))
+    (_, _), (kind, body) = packets(bytes(rec.raw.out))
+    topic, msg = first[0]
+    assert (kind, body) == (0x31, len(topic).to_bytes(2, "big") + topic + msg)
+    assert json.loads(body[2 + len(topic) :])["unit_of_meas"] == "°C"

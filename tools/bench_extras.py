@@ -56,6 +56,12 @@ _SLOTS = (
     "for _ in range(50):\n    node.step(time.ticks_ms())\n"
 )
 _PORTAL_DOWN = "node.wifi.ap.stop()\nnode.wifi.ap_started = False\n"
+_HA_DEVICE = (
+    "import json\n"
+    "from firmware import ha\n"
+    "_d = ha.Device(node.topics, node.ha_prefix, board.uid(), board.name, node.wifi.mac())\n"
+    "_s = node.sensors.specs\n"
+)
 
 EXTRAS: list[Extra] = [
     # A broker outage long enough to fill the outbox: every reading waits as bytes.
@@ -76,4 +82,20 @@ EXTRAS: list[Extra] = [
     Extra("setup portal up, page served once", code=_PORTAL_UP + _PAGE_VIEW),
     Extra("setup portal up, 4 connections mid-request", code=_PORTAL_UP + _PAGE_VIEW + _SLOTS),
     Extra("setup portal after it went down", code=_PORTAL_UP + _PAGE_VIEW + _PORTAL_DOWN),
+    # Home Assistant discovery (firmware/ha.py): the idle node has announced and dropped the
+    # module. Off: what the announcement leaves resident, as a negative figure (0: nothing).
+    Extra("HA discovery off (minus what discovery keeps)", config={"ha_discovery": False}),
+    # While it announces: the module, the device block and one config text, built and sent one
+    # at a time.
+    Extra(
+        "HA discovery announcing (module + one config text)",
+        code=_HA_DEVICE + "_t = json.dumps(next(ha.reading_configs(_d, _s, 1))[1]).encode()",
+    ),
+    # For comparison: every config text of this node (one key, ten diagnostics) held at once.
+    Extra(
+        "HA discovery, all texts held at once",
+        code=_HA_DEVICE
+        + "_t = [json.dumps(c[1]).encode() for c in ha.reading_configs(_d, _s, 1)]\n"
+        + "_t += [json.dumps(c[1]).encode() for c in ha.diagnostic_configs(_d)]",
+    ),
 ]
