@@ -17,11 +17,12 @@ from typing import Any
 
 import pytest
 
-from host_tests.mqtt_helpers import Subscriber, no_traceback
+from host_tests.mqtt_helpers import no_traceback
 from tools import ha_install
 from tools.brokers import Broker, mosquitto_path
 from tools.homeassistant import HomeAssistant
 from tools.vboard import VirtualBoard
+from tools.watcher import Watcher
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "ha-test"  # not HA's default: proves ha_prefix and HA's discovery prefix meet
@@ -139,7 +140,7 @@ def device_page(ha: HomeAssistant, device_id: str, png: Path) -> str | None:
     if chromium() is None:
         return None
     with Browser() as b:
-        b.call("Emulation.setDeviceMetricsOverride", width=1000, height=760, deviceScaleFactor=1,
+        b.call("Emulation.setDeviceMetricsOverride", width=1000, height=1280, deviceScaleFactor=1,
                mobile=False)  # fmt: skip
         # The owner signs in from 127.0.0.1 without a password (trusted_networks): the login
         # page goes on by itself to the page asked for.
@@ -172,7 +173,7 @@ def seen() -> Iterator[Seen]:
     ):
         out.timings["hass_start_s"] = ha.started_in_s
         cfg = {"interval_s": 1, "heartbeat_s": 5, "ha_prefix": PREFIX, "sensors": SENSORS}
-        sub = Subscriber((broker.host, broker.port), f"sensornode/{DEVICE}/readings")
+        sub = Watcher((broker.host, broker.port), f"sensornode/{DEVICE}/readings")
         with VirtualBoard(uid=UID, broker=(broker.host, broker.port), config=cfg) as board:
             board.wire_sensors()
             t0 = time.monotonic()
@@ -238,9 +239,7 @@ def seen() -> Iterator[Seen]:
 
             out.after_power_cut = until("every entity unavailable", all_down, 30)
             out.timings["power_cut_s"] = time.monotonic() - t1
-            out.readings = []
-            while not sub.messages.empty():
-                out.readings.append(json.loads(sub.messages.get()[1]))
+            out.readings = [m.json() for m in sub.inbox.since(0)]
             sub.close()
         time.sleep(2)  # the recorder commits every second
         out.recorded = ha.recorded_states(sorted(set(READINGS) | set(DIAGNOSTICS)))
