@@ -34,9 +34,10 @@ from tools.brokers import Broker, mosquitto_path
 from tools.vboard import VirtualBoard, layout
 from tools.vboard.supervisor import MICROPYTHON
 
-pytestmark = pytest.mark.skipif(
-    not MICROPYTHON.exists(), reason="no .venv/bin/micropython (make setup)"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not MICROPYTHON.exists(), reason="no .venv/bin/micropython (make setup)"),
+]
 
 HOSTILE_S = float(os.environ.get("SENSORNODE_HOSTILE_S", "12"))
 # Once the broker behaves, the board comes back after the backoff wait then in effect: after
