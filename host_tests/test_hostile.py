@@ -29,10 +29,11 @@ import pytest
 
 from host_tests.hostile_broker import SCENARIOS, HostileBroker
 from host_tests.mqtt_helpers import no_traceback
-from host_tests.test_integration import FAST, Inbox, Subscriber, first_copies
+from host_tests.test_integration import FAST, first_copies
 from tools.brokers import Broker, mosquitto_path
 from tools.vboard import VirtualBoard, layout
 from tools.vboard.supervisor import MICROPYTHON
+from tools.watcher import Watcher
 
 pytestmark = [
     pytest.mark.slow,
@@ -208,13 +209,11 @@ def test_the_worst_reconnect_rate_is_reported(
 def test_retained_reboot_and_40_kb_on_mosquitto_cause_no_boot_loop_and_no_storm(
     tmp_path: Path,
 ) -> None:
-    import paho.mqtt.publish as publish
-
     with contextlib.ExitStack() as stack:
         broker = stack.enter_context(Broker("mosquitto"))
-        inbox = Inbox()
-        sub = Subscriber(inbox, broker, ["sensornode/#"])
+        sub = Watcher((broker.host, broker.port), ["sensornode/#"])
         stack.callback(sub.close)
+        inbox = sub.inbox
         boards = []
         for n, payload in enumerate((b'{"cmd": "reboot"}', b'{"cmd": "ping", "pad": "%s"}')):
             b = VirtualBoard(
@@ -224,9 +223,7 @@ def test_retained_reboot_and_40_kb_on_mosquitto_cause_no_boot_loop_and_no_storm(
                 workdir=tmp_path / str(n),
             )
             body = payload.replace(b"%s", b"x" * 40_000)
-            publish.single(
-                b.topic("cmd"), body, qos=1, retain=True, hostname=broker.host, port=broker.port
-            )
+            sub.client.publish(b.topic("cmd"), body, qos=1, retain=True).wait_for_publish(10)
             stack.callback(b.stop)
             b.start()
             boards.append(b)
