@@ -1,13 +1,10 @@
 # machine for the virtual board: the calls the firmware makes, with the port's own constants and
 # a board on which nothing is wired. Host-only; shadows the unix port's built-in machine module.
-import struct
 import time
-from errno import ENODEV
 
 import _vboard
 
 _ESP32 = _vboard.PLATFORM == "esp32"
-_RP2_WDT_MAX_MS = 8388
 
 PWRON_RESET = 1
 WDT_RESET = 3
@@ -57,160 +54,16 @@ def idle():
     time.sleep_ms(1)
 
 
-class WDT:
-    # The supervisor keeps the time: it kills and restarts the board when no feed() arrives
-    # within the timeout, even while the board is stuck in a blocking call.
-    def __init__(self, id=0, timeout=5000):
-        if id != 0:
-            raise ValueError("WDT(%d) does not exist" % id)
-        if timeout < 1:
-            raise ValueError("WDT timeout too short")
-        if not _ESP32 and timeout > _RP2_WDT_MAX_MS:
-            raise ValueError("timeout exceeds maximum")
-        _vboard.tell("arm %d" % timeout)
-        # A loop may feed thousands of times a second; the supervisor hears of it at most every
-        # tenth of the timeout (50 ms at most), which makes it fire at most that much early.
-        self._every = min(50, timeout // 10)
-        self._told = time.ticks_ms()
+def __getattr__(name):
+    # The peripherals come from modules of their own on first use, as a board has them in flash:
+    # a program that never touches one does not carry its code on the heap.
+    if name == "Pin":
+        from _pin import Pin as found
+    elif name in ("WDT", "ADC", "I2C", "SoftI2C"):
+        import _machine_io
 
-    def feed(self):
-        now = time.ticks_ms()
-        if time.ticks_diff(now, self._told) >= self._every:
-            self._told = now
-            _vboard.tell("feed")
-
-
-class Pin:
-    IN = 1 if _ESP32 else 0
-    OUT = 3 if _ESP32 else 1
-    OPEN_DRAIN = 7 if _ESP32 else 2
-    PULL_UP = 2 if _ESP32 else 1
-    PULL_DOWN = 1 if _ESP32 else 2
-
-    def __init__(self, id, mode=-1, pull=-1, *, value=None):
-        self._id = id
-        self._mode = None
-        self._pull = None
-        self._out = 0
-        self.init(mode, pull, value=value)
-
-    def init(self, mode=-1, pull=-1, *, value=None):
-        if mode != -1:
-            self._mode = mode
-        if pull != -1:
-            self._pull = pull
-        if value is not None:
-            self._out = 1 if value else 0
-
-    def value(self, x=None):
-        if x is not None:
-            self._out = 1 if x else 0
-            return None
-        if self._mode == Pin.OUT:
-            return self._out
-        if _ESP32 and self._id == 0 and _vboard.switch("button", False):
-            return 0  # the BOOT button is held: it pulls GPIO0 low
-        return 1 if self._pull == Pin.PULL_UP else 0  # nothing wired: the pull decides
-
-    __call__ = value
-
-    def on(self):
-        self._out = 1
-
-    def off(self):
-        self._out = 0
-
-    def __repr__(self):
-        return "Pin(%s)" % self._id
-
-
-class ADC:
-    ATTN_0DB = 0
-    ATTN_2_5DB = 1
-    ATTN_6DB = 2
-    ATTN_11DB = 3
-    if not _ESP32:
-        CORE_TEMP = 4
-
-    def __init__(self, pin, *, atten=None):
-        self._id = pin._id if isinstance(pin, Pin) else pin
-
-    def read_u16(self):
-        if not _ESP32 and self._id == 4:
-            # The RP2040's sensor: 0.706 V at 27 C, -1.721 mV/C; a 12-bit reading scaled to 16.
-            volts = 0.706 - (_vboard.switch("mcu_c", 27.0) - 27) * 0.001721
-            raw = int(volts / 3.3 * 4095 + 0.5)
-        else:
-            raw = 2048  # a floating input sits near mid-scale
-        return (raw << 4) | (raw >> 8)
-
-    def read(self):
-        return self.read_u16() >> 4
-
-    def read_uv(self):
-        return self.read_u16() * 3300000 // 65535
-
-    def atten(self, atten):
-        pass
-
-    def width(self, bits):
-        pass
-
-
-def _bme280():
-    # A BME280's registers: the calibration of Bosch's worked example (BMP280 datasheet 3.12)
-    # with typical humidity words, and a finished measurement: 25.08 C, 1006.53 hPa, 43.9 %RH.
-    regs = bytearray(256)
-    regs[0xD0] = 0x60
-    struct.pack_into(
-        "<HhhHhhhhhhhh", regs, 0x88,
-        27504, 26435, -1000, 36477, -10685, 3024, 2855, 140, -7, 15500, -14600, 6000,
-    )  # fmt: skip
-    regs[0xA1] = 75  # H1
-    struct.pack_into("<hB", regs, 0xE1, 362, 0)  # H2, H3
-    regs[0xE4:0xE8] = bytes([313 >> 4, (313 & 0xF) | (50 & 0xF) << 4, 50 >> 4, 30])  # H4 H5 H6
-    regs[0xF7:0xFF] = bytes([0x65, 0x5A, 0xC0, 0x7E, 0xED, 0x00, 0x6D, 0x60])  # P, T, H
-    return regs
-
-
-class I2C:
-    # Unwired (the default) a bus with nothing on it: every transfer fails as it does when no
-    # device acknowledges. With the supervisor's `wired` switch on, a BME280 answers at 0x76.
-    BME280 = 0x76
-
-    def __init__(self, id=0, *, scl=None, sda=None, freq=400000, timeout=50000):
-        self._id = id
-        self._regs = None
-
-    def _device(self, addr):
-        if addr != I2C.BME280 or not _vboard.switch("wired", False):
-            raise OSError(ENODEV)
-        if self._regs is None:
-            self._regs = _bme280()
-        return self._regs
-
-    def scan(self):
-        return [I2C.BME280] if _vboard.switch("wired", False) else []
-
-    def readfrom_mem_into(self, addr, reg, buf, *, addrsize=8):
-        regs = self._device(addr)
-        for i in range(len(buf)):
-            buf[i] = regs[reg + i]
-
-    def readfrom_mem(self, addr, reg, n, *, addrsize=8):
-        buf = bytearray(n)
-        self.readfrom_mem_into(addr, reg, buf)
-        return bytes(buf)
-
-    def writeto_mem(self, addr, reg, buf, *, addrsize=8):
-        regs = self._device(addr)
-        if reg < 0xF7:  # configuration; the measurement registers are read-only
-            regs[reg : reg + len(buf)] = buf
-
-    def _nack(self, *args, **kw):
-        raise OSError(ENODEV)
-
-    readfrom = readfrom_into = writeto = _nack
-
-
-SoftI2C = I2C
+        found = getattr(_machine_io, name)
+    else:
+        raise AttributeError(name)
+    globals()[name] = found  # looked up once
+    return found
