@@ -246,11 +246,19 @@ def bench_line(output: str, tag: str = "bench") -> dict[str, Any]:
     return json.loads(found)
 
 
+def qstr_lines(output: str) -> list[tuple[int, int]]:
+    """(n_qstr, n_total_bytes) of every `micropython.qstr_info()` line the board printed: how
+    many interned names (qstrs) there were and the heap their pools took."""
+    found = []
+    for line in output.splitlines():
+        if line.startswith("qstr pool:") and "n_total_bytes=" in line:
+            fields = dict(f.strip().split("=") for f in line.split(":", 1)[1].split(","))
+            found.append((int(fields["n_qstr"]), int(fields["n_total_bytes"])))
+    return found
+
+
 def qstr_pool_bytes(output: str) -> int | None:
     """n_total_bytes from the last `micropython.qstr_info()` line the board printed: the heap
     its pools of interned names (qstrs) take."""
-    found = None
-    for line in output.splitlines():
-        if line.startswith("qstr pool:") and "n_total_bytes=" in line:
-            found = int(line.rsplit("n_total_bytes=", 1)[1].split(",")[0])
-    return found
+    found = qstr_lines(output)
+    return found[-1][1] if found else None

@@ -23,6 +23,7 @@ from tools.bench_boards import (
     bare_fs,
     bench_line,
     pack_romfs,
+    qstr_lines,
     qstr_pool_bytes,
     run_board,
     sensornode_fs,
@@ -32,7 +33,8 @@ from tools.vboard import layout
 
 UID = "5e0500a1b2c3"
 BARE_UID = "ba4e00b1b2c3"  # a topic of the same length as sensornode's
-BSP = {"sensornode": "machine, network, ntptime", "bare": "machine, network"}
+# The board support each program uses (sensornode's boot.py looks at the ESP32's button: Pin).
+BSP = {"sensornode": "machine, _pin, network, ntptime", "bare": "machine, network"}
 CONFIRM_RUNS = 3  # the smallest heap must pass this many runs in a row
 
 
@@ -171,8 +173,17 @@ def breakdown(
     sensornode_fs(fs, broker, main=main, mpy=rt.arch if code == "mpy" else None)
     out = _run(rt, fs, UID, "breakdown", 120)
     found = bench_line(out)
+    pools = qstr_lines(out)  # before, after each module, after config.py, at the end
+    if len(pools) != len(order) + 3:
+        raise RuntimeError(f"bench: the breakdown printed {len(pools)} qstr_info lines")
+    steps = [
+        {"names": pools[i + 1][0] - pools[i][0], "pool_bytes": pools[i + 1][1] - pools[i][1]}
+        for i in range(len(order) + 2)
+    ]
     return {
         "modules": dict(zip(order, found["sizes"], strict=True)),
+        "module_names": {name: step for name, step in zip(order, steps, strict=False)},
+        "config_dropped_names": steps[-1],
         "config_dropped": found["config_dropped"],
         "objects": found["objects"],
         "qstr_pool_bytes": qstr_pool_bytes(out),

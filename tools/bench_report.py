@@ -139,15 +139,31 @@ def parts_table(res: dict[str, Any]) -> str:
         ("board support (virtual board)", fmt(d["board"]["bsp"])),
         ("boot.py's leftovers", fmt(d["board"]["boot_py"])),
     ]
+    rows = [(*r, "", "") for r in rows]
+    names = parts.get("module_names", {})
     mods = sorted(parts["modules"].items(), key=lambda kv: -kv[1])
-    rows += [(f"module {name}", fmt(n)) for name, n in mods]
-    rows.append(("config.py's leftovers once dropped", fmt(parts["config_dropped"])))
-    rows.append(("objects the running node holds", fmt(parts["objects"])))
+    for name, n in mods:
+        step = names.get(name, {})
+        rows.append((f"module {name}", fmt(n), fmt(step.get("names")), fmt(step.get("pool_bytes"))))
+    step = parts.get("config_dropped_names", {})
+    rows.append(
+        (
+            "config.py's leftovers once dropped",
+            fmt(parts["config_dropped"]),
+            fmt(step.get("names")),
+            fmt(step.get("pool_bytes")),
+        )
+    )
+    rows.append(("objects the running node holds", fmt(parts["objects"]), "", ""))
     pools = parts["qstr_pool_bytes"]
     board_pools = d["board"]["qstr_pool_bytes"]
-    rows.append(("(qstr pools, part of the above)", fmt(pools)))
-    rows.append(("(  of which the firmware's)", fmt(pools - board_pools if pools else None)))
-    return _render(("sensornode heap by part, .mpy", "bytes"), rows)
+    rows.append(("(qstr pools, part of the above)", fmt(pools), "", ""))
+    rows.append(
+        ("(  of which the firmware's)", fmt(pools - board_pools if pools else None), "", "")
+    )
+    # A pool's array doubles when it fills: that step lands on whichever module filled it.
+    head = ("sensornode heap by part, .mpy", "bytes", "new names", "pool growth")
+    return _render(head, rows)
 
 
 def report(results: dict[str, Any]) -> str:

@@ -84,12 +84,14 @@ micropython.qstr_info()
 # The heap each module takes once imported (code, constants, its interned names), imported one
 # by one, dependencies first; then the rest of the boot, whose objects (the node's parts, its
 # buffers, the socket) are what remains. config.py is loaded and dropped as app.py does: what it
-# leaves behind is names in the qstr pools.
+# leaves behind is names in the qstr pools. A qstr_info() line follows every step, so the pools'
+# growth and the names each step adds can be told apart from the rest.
 BREAKDOWN = (
     """\
 import gc
 import sys
 
+import micropython
 import {bsp}
 
 gc.collect()
@@ -97,12 +99,14 @@ _start = gc.mem_alloc()
 _at = _start
 _names = {names!r}
 _sizes = [0] * len(_names)
+micropython.qstr_info()
 for _i in range(len(_names)):
     __import__(_names[_i])
     gc.collect()
     _now = gc.mem_alloc()
     _sizes[_i] = _now - _at
     _at = _now
+    micropython.qstr_info()
 import firmware.config
 
 del firmware.config
@@ -111,6 +115,7 @@ gc.collect()
 _now = gc.mem_alloc()
 _dropped = _now - _at
 _at = _now
+micropython.qstr_info()
 """
     + SENSORNODE_BOOT
     + """\
