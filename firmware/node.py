@@ -3,7 +3,7 @@
 # collaborator comes in as an argument, so the same step runs under CPython tests and on a board.
 from micropython import const
 
-from firmware import commands, payload
+from firmware import payload
 from firmware.session import ONLINE
 
 _FLUSH_PER_STEP = const(10)  # queued readings sent per step, so commands and pings still run
@@ -149,6 +149,10 @@ class Node:
         self.session.publish(self.topics.event, payload.event(name, ok, detail, req), False, 0, now)
 
     def _command(self, raw, now):
+        # Commands are rare: commands.py is loaded for the parse and leaves the heap after it.
+        from firmware import commands
+        from firmware.unload import drop
+
         try:
             name, value, req = commands.parse(raw)
         except commands.CommandError as e:
@@ -156,6 +160,8 @@ class Node:
             self.log("cmd", "rejected: %s" % e)
             self._event("error", False, str(e), None, now)
             return
+        finally:
+            drop("commands")
         self.log("cmd", name if value is None else "%s %s" % (name, value))
         if name == "interval":
             self._set(name, "interval_s", value, req, now)

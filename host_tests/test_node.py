@@ -339,3 +339,17 @@ def test_start_forgets_the_boot_only_code_once_the_node_is_built():
     for name in app._BOOT_ONLY:
         assert not hasattr(app, name), name
     assert callable(app.loop) and callable(app.run)  # what the loop needs stays
+
+
+def test_commands_module_leaves_the_heap_after_each_command(node, clock, umqtt):
+    import sys
+
+    run(node, clock, 100)
+    command(umqtt, b'{"cmd": "ping"}')
+    node.step(clock.advance(10))
+    assert sent(umqtt, "event")[-1]["detail"] == "pong"
+    assert "firmware.commands" not in sys.modules
+    command(umqtt, b'{"cmd": "dance"}')  # a refusal drops it too
+    node.step(clock.advance(10))
+    assert sent(umqtt, "event")[-1]["ok"] is False
+    assert "firmware.commands" not in sys.modules
