@@ -215,3 +215,27 @@ def test_packed_romfs_image_is_imported_from_on_the_runtime(tmp_path: Path) -> N
         [str(MICROPYTHON), "main.py"], cwd=fs, capture_output=True, text=True, timeout=30
     )
     assert done.stdout.strip() == "42", done.stdout + done.stderr
+
+
+def test_seen_sorts_readings_and_heartbeats_by_device_as_the_inbox_grows() -> None:
+    from types import SimpleNamespace
+
+    from tools.watcher import Inbox, Msg
+
+    inbox = Inbox()
+    seen = bench_live.Seen(SimpleNamespace(inbox=inbox))  # type: ignore[arg-type]
+
+    def put(topic: str, payload: bytes) -> None:
+        inbox.put(Msg(1.0, 1.0, topic, payload, False))
+
+    put("sensornode/a/readings", b'{"seq": 1, "temperature": 20.5}')
+    put("sensornode/b/readings", b"not json")
+    put("sensornode/a/status", b"online")
+    assert seen.count("a") == 1 and seen.count("b") == 0
+    mark = inbox.mark()
+    put("sensornode/a/heartbeat", b'{"sent": 1}')
+    put("sensornode/a/readings", b'{"seq": 2, "temperature": 20.5}')
+    assert [r[1] for r in seen.of("a")] == [1, 2]
+    assert seen.of("a")[0][2] == bench_live.publish_packet_bytes(21, 31)
+    assert seen.heartbeat("a", mark) == {"sent": 1}
+    assert seen.heartbeat("a", inbox.mark()) is None  # none since

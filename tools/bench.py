@@ -46,6 +46,7 @@ from tools.bench_boards import BARE_LOOP, FEATURES_TEXT, QOS, WHEEL, Runtime, ru
 from tools.bench_extras import EXTRAS
 from tools.bench_report import report, targets
 from tools.brokers import Broker
+from tools.watcher import Watcher
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "bench.json"
@@ -117,7 +118,7 @@ def in_process_figures(
 
 
 def live_figures(
-    rt: Runtime, workdir: Path, broker: Broker, sub: live.Subscriber, args: argparse.Namespace
+    rt: Runtime, workdir: Path, broker: Broker, sub: live.Seen, args: argparse.Namespace
 ) -> dict[str, Any]:
     """Whole board processes watched from the broker, on one runtime."""
     addr = (broker.host, broker.port)
@@ -238,8 +239,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         say(f"{broker.kind} on {broker.address}; runtimes {', '.join(r.key for r in available)}")
         sizes = mpy_sizes(workdir)
         got = {rt.key: in_process_figures(rt, workdir, addr, args) for rt in available}
-        sub = live.Subscriber(broker.host, broker.port)
-        stack.callback(sub.close)
+        watcher = Watcher(addr, live.TOPICS)
+        stack.callback(watcher.close)
+        sub = live.Seen(watcher)
         for rt in available:
             seen = live_figures(rt, workdir, broker, sub, args)
             results[rt.key] = assemble(rt, got[rt.key], seen, sizes, args.cycles, broker.kind)

@@ -1,28 +1,24 @@
 """The benchmark's figures from whole board processes, watched from outside: the first
 reading after power-on, the PUBLISH size, recovery from a broker outage and a fleet on one
 broker. Boards run under the virtual board's supervisor (tools/vboard) on a runtime's
-MicroPython; a paho-mqtt subscriber sees what reaches the broker.
+MicroPython; a watcher (tools/watcher.py) sees what reaches the broker.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
 from tools import bench_scripts as scripts
 from tools.bench_boards import BOARD, QOS, Runtime, bare_fs, sensornode_fs
 from tools.bench_measure import BARE_UID, UID, bare_params
 from tools.brokers import Broker
 from tools.vboard import VirtualBoard
+from tools.watcher import Watcher
 
 
 def publish_packet_bytes(topic_len: int, payload_len: int, qos: int = QOS) -> int:
@@ -35,78 +31,55 @@ def publish_packet_bytes(topic_len: int, payload_len: int, qos: int = QOS) -> in
     return 1 + length_bytes + remaining
 
 
-class Subscriber:
-    """paho-mqtt on sensornode/+/readings and /heartbeat, QoS 1, reconnecting within ~50 ms of
-    the broker's return; keeps every reading with its arrival time (time.monotonic())."""
+TOPICS = ("sensornode/+/readings", "sensornode/+/heartbeat")
 
-    def __init__(self, host: str, port: int) -> None:
-        self._cond = threading.Condition()
-        self.readings: dict[str, list[tuple[float, int, int]]] = {}  # device: (t, seq, wire)
-        self.heartbeats: dict[str, dict[str, Any]] = {}
-        self.subscribed_at: list[float] = []
-        self._stop = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{os.getpid()}")
-        self.client.on_connect = self._on_connect
-        self.client.on_subscribe = self._on_subscribe
-        self.client.on_message = self._on_message
-        self.client.connect(host, port, keepalive=30)
-        self._thread = threading.Thread(target=self._run, name="bench-subscriber", daemon=True)
-        self._thread.start()
-        self.wait(lambda: bool(self.subscribed_at), 10, "the subscriber's SUBACK")
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            if self.client.loop(timeout=0.05) != mqtt.MQTT_ERR_SUCCESS:
-                try:
-                    self.client.reconnect()
-                except OSError:
-                    time.sleep(0.05)
+class Seen:
+    """What reached the broker through one watcher (tools/watcher.py), per device: every
+    reading as (arrival time.monotonic(), seq, PUBLISH bytes) and every heartbeat with its
+    inbox index. Parsed as the inbox grows, so a wait that looks again after every message
+    stays cheap with a fleet's thousands of them."""
 
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        with contextlib.suppress(OSError):
-            self.client.disconnect()
+    def __init__(self, watcher: Watcher) -> None:
+        self.watcher = watcher
+        self.inbox = watcher.inbox
+        self._parsed = 0
+        self._readings: dict[str, list[tuple[float, int, int]]] = {}
+        self._heartbeats: dict[str, list[tuple[int, dict[str, Any]]]] = {}
 
-    def _on_connect(self, client: mqtt.Client, *_: Any) -> None:
-        client.subscribe([("sensornode/+/readings", 1), ("sensornode/+/heartbeat", 1)])
-
-    def _on_subscribe(self, *_: Any) -> None:
-        with self._cond:
-            self.subscribed_at.append(time.monotonic())
-            self._cond.notify_all()
-
-    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        now = time.monotonic()
-        parts = msg.topic.split("/")
-        if len(parts) != 3:
-            return
-        try:
-            doc = json.loads(msg.payload)
-        except ValueError:
-            return
-        with self._cond:
+    def _update(self) -> None:
+        msgs = self.inbox.since(self._parsed)
+        for k, m in enumerate(msgs, self._parsed):
+            parts = m.topic.split("/")
+            try:
+                doc = json.loads(m.payload)
+            except ValueError:
+                continue
+            if len(parts) != 3 or not isinstance(doc, dict):
+                continue
             if parts[2] == "readings" and isinstance(doc.get("seq"), int):
-                wire = publish_packet_bytes(len(msg.topic.encode()), len(msg.payload))
-                self.readings.setdefault(parts[1], []).append((now, doc["seq"], wire))
+                wire = publish_packet_bytes(len(m.topic.encode()), len(m.payload))
+                self._readings.setdefault(parts[1], []).append((m.at, doc["seq"], wire))
             elif parts[2] == "heartbeat":
-                self.heartbeats[parts[1]] = doc
-            self._cond.notify_all()
-
-    def wait(self, ready: Callable[[], bool], timeout: float, what: str) -> None:
-        with self._cond:
-            if not self._cond.wait_for(ready, timeout):
-                raise TimeoutError(f"bench: no {what} within {timeout} s")
+                self._heartbeats.setdefault(parts[1], []).append((k, doc))
+        self._parsed += len(msgs)
 
     def of(self, device: str) -> list[tuple[float, int, int]]:
-        with self._cond:
-            return list(self.readings.get(device, []))
+        self._update()
+        return list(self._readings.get(device, ()))
 
     def count(self, device: str) -> int:
-        return len(self.readings.get(device, ()))  # called under wait()'s lock
+        self._update()
+        return len(self._readings.get(device, ()))
 
-    def publish(self, topic: str, payload: str) -> None:
-        self.client.publish(topic, payload, qos=1)
+    def heartbeat(self, device: str, since: int) -> dict[str, Any] | None:
+        """The device's last heartbeat at inbox index `since` or later."""
+        self._update()
+        found = [doc for k, doc in self._heartbeats.get(device, ()) if k >= since]
+        return found[-1] if found else None
+
+    def wait(self, ready: Callable[[], bool], timeout: float, what: str) -> None:
+        self.inbox.wait_until(ready, timeout, f"bench: {what}")
 
 
 def first_reading(
@@ -114,7 +87,7 @@ def first_reading(
     kind: str,
     workdir: Path,
     broker: tuple[str, int],
-    sub: Subscriber,
+    sub: Seen,
     boot_window: bool,
 ) -> dict[str, Any]:
     """From the board process's start to seq 1 at the subscriber, then ten more readings at
@@ -144,7 +117,7 @@ def first_reading(
     seen = len(sub.of(device))
     t0 = time.monotonic()
     with board:  # started on entry, stopped on exit
-        sub.wait(lambda: any(r[1] == 1 for r in sub.readings.get(device, [])[seen:]), 60, "seq 1")
+        sub.wait(lambda: any(r[1] == 1 for r in sub.of(device)[seen:]), 60, "seq 1")
         sub.wait(lambda: sub.count(device) >= seen + 11, 30, "ten readings after seq 1")
     got = sub.of(device)[seen:]
     t1 = next(r[0] for r in got if r[1] == 1)
@@ -152,7 +125,7 @@ def first_reading(
 
 
 def recovery(
-    rt: Runtime, workdir: Path, broker: Broker, sub: Subscriber, outage_s: float, rate_hz: float
+    rt: Runtime, workdir: Path, broker: Broker, sub: Seen, outage_s: float, rate_hz: float
 ) -> dict[str, Any]:
     """sensornode publishing at rate_hz; the broker is SIGKILLed mid-run and restarted after
     outage_s; recover_s runs from the broker's return to the first reading at the subscriber."""
@@ -176,23 +149,28 @@ def recovery(
         broker.kill()
         killed = time.monotonic()
         time.sleep(outage_s)
-        restarting = time.monotonic()
         broker.restart()
         back = time.monotonic()
-        sub.wait(
-            lambda: any(r[0] > back for r in sub.readings.get(device, [])),
-            60,
-            "a reading after the broker's return",
-        )
-        first = min(r[0] for r in sub.of(device) if r[0] > back)
-        # Let the outbox drain and a few more readings come, then look for gaps.
-        time.sleep(3.0)
+        # A watcher of its own from the broker's first answer: the long-lived one comes back on
+        # paho's reconnect delay, after the node may have flushed its outbox.
+        after = Seen(Watcher((broker.host, broker.port), TOPICS))
+        try:
+            after.wait(
+                lambda: any(r[0] > back for r in after.of(device)),
+                60,
+                "a reading after the broker's return",
+            )
+            first = min(r[0] for r in after.of(device) if r[0] > back)
+            # Let the outbox drain and a few more readings come, then look for gaps.
+            time.sleep(3.0)
+            resubscribed = after.watcher.subscribed_at[0]
+            got = sub.of(device) + after.of(device)
+        finally:
+            after.watcher.close()
         mark = board.console
-    got = sub.of(device)
     seqs = [r[1] for r in got]
     top = max(seqs)
     missing = sorted(set(range(1, top + 1)) - set(seqs))
-    resubscribed = [t for t in sub.subscribed_at if t > restarting]
     connected = [line for line in mark if "mqtt: connected" in line]
     return {
         "recover_s": round(first - back, 3),
@@ -201,10 +179,8 @@ def recovery(
             "rate_hz": rate_hz,
             "outage_s": round(back - killed, 3),
             "readings": top,
-            "duplicates": len(seqs) - len(set(seqs)),
             "missing_seqs": missing[:20],
-            # negative: the subscriber was back before restart() had seen the broker answer
-            "subscriber_back_after_s": round(resubscribed[0] - back, 3) if resubscribed else None,
+            "watcher_back_after_s": round(resubscribed - back, 3),
             "board_connects": len(connected),
         },
     }
@@ -214,7 +190,7 @@ def fleet(
     rt: Runtime,
     workdir: Path,
     broker: tuple[str, int],
-    sub: Subscriber,
+    sub: Seen,
     boards: int,
     rate_hz: float,
     seconds: float,
@@ -250,13 +226,16 @@ def fleet(
         up_s = time.monotonic() - started
         time.sleep(seconds)
         for d in devices:
-            sub.publish(f"sensornode/{d}/cmd", json.dumps({"cmd": "interval", "value": 86400}))
+            sub.watcher.publish(
+                f"sensornode/{d}/cmd", json.dumps({"cmd": "interval", "value": 86400})
+            )
         time.sleep(1.0)
-        with sub._cond:
-            sub.heartbeats.clear()
+        mark = sub.inbox.mark()
         for d in devices:
-            sub.publish(f"sensornode/{d}/cmd", json.dumps({"cmd": "heartbeat"}))
-        sub.wait(lambda: all(d in sub.heartbeats for d in devices), 30, "every board's heartbeat")
+            sub.watcher.publish(f"sensornode/{d}/cmd", json.dumps({"cmd": "heartbeat"}))
+        sub.wait(
+            lambda: all(sub.heartbeat(d, mark) for d in devices), 30, "every board's heartbeat"
+        )
         time.sleep(1.0)
     finally:
         stoppers = [threading.Thread(target=b.stop) for b in fleet_boards]
@@ -264,16 +243,20 @@ def fleet(
             t.start()
         for t in stoppers:
             t.join()
-    sent = taken = received = duplicates = 0
+    sent = taken = received = duplicates = later = 0
     short: dict[str, int] = {}
     for d in devices:
-        hb = sub.heartbeats[d]
+        hb = sub.heartbeat(d, mark)
+        assert hb is not None  # waited for above
         sent += hb["sent"]
         took = hb["sent"] + hb["buffered"] + hb["dropped"]
         taken += took
         seqs = [r[1] for r in sub.of(d)]
         unique = set(seqs)
-        received += len(unique)
+        # Readings after the heartbeat (a board that took one more before the interval command
+        # reached it) are neither lost nor counted.
+        received += len(unique & set(range(1, took + 1)))
+        later += len([q for q in unique if q > took])
         duplicates += len(seqs) - len(unique)
         if set(range(1, took + 1)) - unique:
             short[d] = len(set(range(1, took + 1)) - unique)
@@ -287,6 +270,7 @@ def fleet(
             "taken": taken,
             "lost": taken - received,
             "duplicates": duplicates,
+            "after_the_heartbeat": later,
             "boards_missing_readings": short,
             "all_up_after_s": round(up_s, 1),
             "config": config,
