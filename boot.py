@@ -3,6 +3,27 @@
 # not held at reset: either chip starts its own ROM bootloader when the button is down at reset.
 import time
 
+
+def _finish_update():
+    # An update cut short by a reset is finished or undone before anything else runs
+    # (firmware/otaboot.py); a failure here must not stop the board from starting.
+    try:
+        import machine
+
+        from firmware import otaboot
+
+        wdt = getattr(machine, "WDT_RESET", None)
+        otaboot.boot(otaboot.say, "watchdog" if machine.reset_cause() == wdt else "reset")
+    except Exception as e:
+        print("boot: update check failed (%r); starting what is there" % e)
+    import sys
+
+    for name in ("firmware.otaboot", "firmware.atomic"):
+        sys.modules.pop(name, None)
+
+
+_finish_update()
+UPDATE_CHECKED = True
 SAFE_MODE = False
 WINDOW_MS = 1500
 _LOOK_MS = 20  # how often the button is looked at during the window

@@ -1,5 +1,29 @@
-# Starts the node unless boot.py's safe-mode window was used (then the REPL is yours).
+# Starts the node unless boot.py's safe-mode window was used (then the REPL is yours). Firmware
+# that cannot even be imported is caught here: the board resets, and an update on trial is
+# rolled back by the next boot (firmware/otaboot.py).
 if not globals().get("SAFE_MODE"):
-    import firmware.app
+    try:
+        from firmware import otaboot
 
+        if not globals().get("UPDATE_CHECKED"):  # boot.py failed before its check
+            otaboot.boot(otaboot.say, "reset")
+        otaboot.arm()
+        del otaboot
+        import firmware.app
+    except Exception as e:
+        import sys
+        import time
+
+        import machine
+
+        sys.print_exception(e)
+        try:
+            from firmware import otaboot
+
+            otaboot.note("%s at start: %s" % (e.__class__.__name__, e))
+        except Exception:
+            pass
+        print("boot: the firmware failed to start; resetting in 10 s (Ctrl-C for the REPL)")
+        time.sleep_ms(10000)
+        machine.reset()
     firmware.app.run()

@@ -132,6 +132,10 @@ def _wire(board, cfg, secrets):
         stats=board,
         log=log,
     )
+    node.ota_key = secrets["ota_key"]
+    session.updates = node.ota_key is not None
+    if node.ota_key is None:
+        log("update", "no ota_key in secrets.json: updates over the air are off")
     return board, node, board.watchdog(cfg["watchdog_s"])
 
 
@@ -174,13 +178,69 @@ def start():
     return parts
 
 
+def _trial(node, wdt):
+    # (trial deadline, watchdog) when this boot runs new firmware on trial (firmware/otaboot.py),
+    # else (None, wdt). The update's result from an earlier boot is said at the next connect.
+    from firmware import otaboot
+
+    node.news = otaboot.result()
+    st = otaboot.state()
+    trial = None
+    if st and st[0] == "trial":
+        seconds = int(st[2])
+        trial = time.ticks_add(node.boot, seconds * 1000)
+        if wdt is None:
+            from firmware.board import Watchdog
+
+            ms = otaboot.watchdog_ms(seconds, sys.platform)
+            wdt = Watchdog(machine.WDT(timeout=ms), ms)
+        log("update", "%s on trial: online with readings within %d s, or back" % (st[3], seconds))
+    from firmware.unload import drop
+
+    drop("otaboot", "atomic")
+    return trial, wdt
+
+
+def _trial_step(trial, node, now):
+    # None once the trial is over: readings went out since this boot, so the update stays.
+    if node.sent and node.session.online:
+        from firmware import otaboot
+
+        detail = otaboot.commit(log)
+        from firmware.unload import drop
+
+        drop("otaboot", "atomic")
+        if detail:
+            node.say_update(True, detail, now)
+        return None
+    if time.ticks_diff(now, trial) >= 0:
+        from firmware import otaboot
+
+        otaboot.note("not online with readings within the trial")
+        log("update", "trial over without readings; resetting to restore the previous firmware")
+        machine.reset()
+    return trial
+
+
+def crashed(e):
+    # A bug must not leave a board nobody can reach dead: say what happened, then start over.
+    # Ctrl-C (not an Exception) still stops to the REPL, here and during the pause. New firmware
+    # on trial is rolled back by the next boot, with this as the reason.
+    sys.print_exception(e)
+    try:
+        from firmware import otaboot
+        from firmware.log import why
+
+        otaboot.note(why(e))
+    except Exception:
+        pass  # the reset below is what matters
+
+
 def run():
     try:
         loop(*start())
     except Exception as e:
-        # A bug must not leave a board nobody can reach dead: say what happened, then start over.
-        # Ctrl-C (not an Exception) still stops to the REPL, here and during the pause.
-        sys.print_exception(e)
+        crashed(e)
         log(
             "boot",
             "unexpected error; resetting in %d s (Ctrl-C for the REPL)" % (_CRASH_RESET_MS // 1000),
@@ -190,6 +250,7 @@ def run():
 
 
 def loop(board, node, wdt):
+    trial, wdt = _trial(node, wdt)
     waiter = Waiter(node.session.transport)
     # Fed at least twice per watchdog period however idle the node is.
     longest = _IDLE_MAX_MS if wdt is None else min(_IDLE_MAX_MS, wdt.timeout_ms // 2)
@@ -201,6 +262,8 @@ def loop(board, node, wdt):
             log("boot", "rebooting on command")
             node.session.close(now)
             board.reset()
+        if trial is not None:
+            trial = _trial_step(trial, node, now)
         if wdt is not None:
             wdt.feed()
         waiter.wait(min(node.due_in(time.ticks_ms()), longest))

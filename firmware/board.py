@@ -57,6 +57,7 @@ class Board:
         self.log = log
         self.name = ident.board_name(sys.platform)
         self.version = VERSION
+        self.mpy = getattr(sys.implementation, "_mpy", None)  # .mpy version and architecture
         self.reset_cause = reset_cause_name(machine.reset_cause())
         self.time_set = False
         self.ts = [0, 0]  # unix_time()'s answer, reused: [seconds // 100000, seconds % 100000]

@@ -7,7 +7,8 @@ from micropython import const
 MAX_BYTES = const(1024)  # a set of the whole sensor list fits
 INTERVAL_MIN_S = 0.05
 INTERVAL_MAX_S = 86400
-NAMES = ("interval", "reboot", "ping", "heartbeat", "set", "get")
+NAMES = ("interval", "reboot", "ping", "heartbeat", "set", "get", "update")
+UPDATE_MAX = const(8192)  # the longest manifest (firmware/ota.py's MANIFEST_MAX)
 _KEY_MAX = const(40)
 
 
@@ -52,6 +53,9 @@ def parse(msg):
         value = (_key(doc, True), value)
     elif name == "get":
         value = _key(doc, False)
+    elif name == "update":
+        if isinstance(value, bool) or type(value) is not int or not 0 < value <= UPDATE_MAX:
+            raise CommandError("update needs the manifest's size in bytes (make ota sends it)")
     elif value is not None:
         raise CommandError("%s takes no value" % name)
     return name, value, req

@@ -230,6 +230,8 @@ _SSID = _text(1, 32)
 _PASSPHRASE = _text(8, 63)
 _WIFI_PASSWORD = (lambda v: v == "" or _PASSPHRASE[0](v), "empty or 8 to 63 characters")
 _LOGIN = _optional(_text(1, 256))
+# The key that signs updates (HMAC-SHA256): long enough that it cannot be guessed.
+_OTA_KEY = _optional(_text(16, 128))
 # The secrets one at a time, as check() takes them: (path, check, whether the value is secret).
 _SECRETS = (
     ("wifi.ssid", _SSID, False),
@@ -237,6 +239,7 @@ _SECRETS = (
     ("mqtt.user", _LOGIN, False),
     ("mqtt.password", _LOGIN, True),
     ("ap_password", _optional(_PASSPHRASE), True),
+    ("ota_key", _OTA_KEY, True),
 )
 
 
@@ -478,10 +481,11 @@ def validate_secrets(src, log):
     # Same contract as validate(); values are never printed, only field names.
     report = _Report(log, "secrets")
     out = {"wifi": [], "mqtt": {"user": None, "password": None}, "ap_password": None}
+    out["ota_key"] = None
     if type(src) is not dict:
         report.say("secrets.json is not a JSON object; no Wi-Fi networks known")
         return out, report.problems
-    _unknown(src, ("wifi", "mqtt", "ap_password"), "", report)
+    _unknown(src, ("wifi", "mqtt", "ap_password", "ota_key"), "", report)
     nets = src.get("wifi", [])
     if type(nets) is not list:
         report.say("wifi is not a list of {ssid, password}; no Wi-Fi networks known")
@@ -506,6 +510,11 @@ def validate_secrets(src, log):
         out["ap_password"] = ap
     else:
         report.bad("ap_password", ap, "8 to 63 characters", "the setup AP will be open", True)
+    key = src.get("ota_key")
+    if _OTA_KEY[0](key):
+        out["ota_key"] = key
+    else:
+        report.bad("ota_key", key, _OTA_KEY[1], "updates over the air are off", True)
     return out, report.problems
 
 

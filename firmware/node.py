@@ -7,6 +7,8 @@ from firmware import payload
 from firmware.session import ONLINE
 
 _FLUSH_PER_STEP = const(10)  # queued readings sent per step, so commands and pings still run
+_UPDATE_ASK_MS = const(3000)  # a piece not here by then is asked for again
+_UPDATE_SILENCE_MS = const(30000)  # a host silent this long has gone: the download stops
 
 
 class Node:
@@ -38,6 +40,11 @@ class Node:
         self.command_errors = 0
         self.connects_seen = 0
         self.reboot_requested = False
+        self.ota_key = None  # secrets.json's ota_key: None, no updates
+        self.update = None  # the download under way (firmware/ota.py), loaded only for it
+        self.update_asked = 0
+        self.update_req = None
+        self.news = None  # type: tuple | None  # the last update's (ok, detail), said at connect
 
     def step(self, now):
         self.wifi.poll(now)
@@ -57,9 +64,13 @@ class Node:
         if self.clock.ticks_diff(now, self.next_heartbeat) >= 0:
             self.next_heartbeat = self.clock.ticks_add(now, self.heartbeat_ms)
             self.send_heartbeat(now)
+        if self.update is not None or self.session.piece is not None:
+            self._updating(now)
 
     def due_in(self, now):
         # Milliseconds until the next scheduled reading or heartbeat, for the caller's sleep.
+        if self.session.piece is not None or self.session.commands:
+            return 0  # taken in while a QoS 1 publish waited for its PUBACK: act on it now
         diff = self.clock.ticks_diff
         soonest = min(diff(self.next_reading, now), diff(self.next_heartbeat, now))
         soonest = min(soonest, self.wifi.due_in(now))
@@ -72,6 +83,13 @@ class Node:
         if self.discovery:
             self._announce(now)
         self.next_heartbeat = now  # a heartbeat right after each connect says how the outage went
+        if self.news is not None:
+            news = self.news
+            self.news = None
+            self.log("update", news[1])
+            self.say_update(news[0], news[1], now)
+        if self.update is not None and not self.update.done:
+            self._want(self.update.want(), now)  # a piece asked for before the drop is gone
 
     def _announce(self, now):
         # Retained: HA may start after the node, and must get every config.
@@ -139,6 +157,7 @@ class Node:
             self.session.reconnects,
             self.sensors.errors + self.command_errors + self.session.commands_lost,
             self.session.transport.security,
+            st.mpy,
         )
         self.session.publish(self.topics.heartbeat, msg, False, 0, now)
         # `online` again, retained: a broker that published an old connection's will late (amqtt
@@ -169,6 +188,8 @@ class Node:
             self._set(name, value[0], value[1], req, now)
         elif name == "get":
             self._get(value, req, now)
+        elif name == "update":
+            self._start_update(value, req, now)
         elif name == "ping":
             self._event(name, True, "pong", req, now)
         elif name == "heartbeat":
@@ -236,3 +257,75 @@ class Node:
                     return
                 value = value[part]
         self._event("get", True, value, req, now)
+
+    # -- updates over the air (firmware/ota.py; the switch is otaboot.py's, at the next boot) --
+
+    def say_update(self, ok, detail, now):
+        self._event("update", ok, detail, None, now)
+
+    def _start_update(self, size, req, now):
+        if self.ota_key is None:
+            self._refuse("update", "updates are off: secrets.json has no ota_key", req, now)
+            return
+        if self.update is not None and self.update.done:
+            self._refuse("update", "an update is downloaded; the board reboots into it", req, now)
+            return
+        try:
+            from firmware import ota
+
+            up = ota.Update(self.ota_key, self.stats.version, ota.board_mpy(), self.log)
+            first = up.start(size)
+        except Exception as e:  # UpdateError, or a filesystem that will not take the pieces
+            self._update_failed(e, now, req)
+            return
+        self.update = up
+        self.update_req = req
+        self.log("update", "offered a manifest of %d bytes; downloading" % size)
+        self._want(first, now)
+
+    def _want(self, want, now):
+        self.update_asked = now
+        # QoS 0: no PUBACK to wait for per piece; a lost request is asked again after a while
+        self.session.publish(self.topics.ota_want, want, False, 0, now)
+
+    def _updating(self, now):
+        piece = self.session.piece
+        self.session.piece = None
+        up = self.update
+        if up is None:
+            return  # a piece nobody asked for: ignored
+        if up.done:
+            if not self.outbox.count:  # nothing kept in RAM is lost by the reboot
+                self.reboot_requested = True
+            return
+        if piece is None:
+            waited = self.clock.ticks_diff(now, self.update_asked)
+            if waited > _UPDATE_SILENCE_MS:
+                self._update_failed(
+                    "no piece came for %d s; what arrived is kept and a new make ota resumes it"
+                    % (_UPDATE_SILENCE_MS // 1000),
+                    now,
+                )
+            elif waited > _UPDATE_ASK_MS:
+                self._want(up.want(), now)
+            return
+        try:
+            want = up.piece(piece)
+        except Exception as e:
+            self._update_failed(e, now)
+            return
+        if want is not None:
+            self._want(want, now)
+            return
+        detail = "%s downloaded and verified; rebooting into it on trial" % up.version
+        self._event("update", True, detail, self.update_req, now)
+
+    def _update_failed(self, e, now, req=None):
+        self.update = None
+        self.command_errors += 1
+        detail = e if type(e) is str else "refused: %s" % (str(e) or e.__class__.__name__)
+        self.log("update", detail)
+        self._event("update", False, detail, req if req is not None else self.update_req, now)
+        from firmware.unload import drop
+
+        drop("ota", "otaboot", "atomic")

@@ -140,6 +140,7 @@ def heartbeat(
     reconnects,
     errors,
     tls="off",
+    mpy=None,
 ):
     return json.dumps(
         {
@@ -155,6 +156,7 @@ def heartbeat(
             "reconnects": reconnects,
             "errors": errors,
             "tls": tls,  # off, verified (against mqtt.ca_file) or unverified
+            "mpy": mpy,  # sys.implementation._mpy: what make ota compiles for
         }
     )
 

@@ -35,6 +35,8 @@ class Session:
         self.connects = 0
         self.commands = []  # raw command payloads, oldest first, at most _CMD_QUEUE
         self.commands_lost = 0
+        self.updates = False  # subscribe to the update topic too (an ota_key is set)
+        self.piece = None  # the last update piece: the node asks for one at a time
 
     @property
     def reconnects(self):
@@ -44,6 +46,8 @@ class Session:
         # Some brokers (amqtt) push retained messages of other clients' subscriptions at connect:
         # only our own command topic is a command.
         if topic != self.topics.cmd:
+            if self.updates and topic == self.topics.ota:
+                self.piece = msg
             return
         if self.transport.sock.retained:
             cmd = self.topics.cmd.decode()
@@ -137,6 +141,8 @@ class Session:
         # it): readings still go out, so the connection stays and only commands are off.
         try:
             self.transport.subscribe(self.topics.cmd, 1, False)
+            if self.updates:
+                self.transport.subscribe(self.topics.ota, 1, False)
         except self.transport.umqtt.MQTTException as e:
             if not e.args or e.args[0] != _SUBACK_REFUSED:
                 raise

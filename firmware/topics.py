@@ -12,3 +12,5 @@ class Topics:
         self.heartbeat = prefix + b"heartbeat"
         self.cmd = prefix + b"cmd"
         self.event = prefix + b"event"
+        self.ota = prefix + b"ota"  # an update's pieces, from the host
+        self.ota_want = prefix + b"ota/want"  # which piece the node asks for next

@@ -132,7 +132,7 @@ def test_an_object_without_a_cmd_text_is_refused(msg):
 def test_an_unknown_command_is_refused_naming_it_and_listing_the_known_ones():
     assert (
         refusal(cmd(cmd="selfdestruct"))
-        == "unknown command 'selfdestruct'; known: interval, reboot, ping, heartbeat, set, get"
+        == "unknown command 'selfdestruct'; known: interval, reboot, ping, heartbeat, set, get, update"
     )
 
 
@@ -263,6 +263,8 @@ def check_outcome(msg):
         assert type(value) is tuple and type(value[0]) is str and 0 < len(value[0]) <= 40
     elif name == "get":
         assert value is None or (type(value) is str and 0 < len(value) <= 40)
+    elif name == "update":
+        assert type(value) is int and 0 < value <= 8192
     else:
         assert value is None
     assert req is None or (type(req) in (str, int) and len(str(req)) <= 32)
@@ -298,7 +300,7 @@ def test_any_json_document_gives_a_command_or_a_command_error(doc):
     st.none() | st.text(max_size=32) | st.integers(-(10**31) + 1, 10**32 - 1),
 )
 def test_every_known_command_with_any_good_id_is_accepted(name, req):
-    value = 60 if name in ("interval", "set") else None
+    value = 60 if name in ("interval", "set", "update") else None
     msg = json.dumps({"cmd": name, "key": "interval_s", "value": value, "id": req}).encode()
     assume(len(msg) <= MAX_BYTES)
     want = {"set": ("interval_s", 60), "get": "interval_s"}.get(name, value)

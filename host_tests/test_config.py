@@ -755,6 +755,7 @@ GOOD_SECRETS = {
     ],
     "mqtt": {"user": "node-1", "password": "broker pass"},
     "ap_password": "setup-1234",
+    "ota_key": "a key of sixteen or more",
 }
 
 
@@ -850,7 +851,7 @@ def test_load_without_secrets_json_says_so_and_knows_no_networks(tmp_path, log):
     spath = str(tmp_path / "secrets.json")
     cfg, secrets, _ = config.load(log, cpath, spath)
     assert cfg == GOOD
-    assert secrets == {"wifi": [], "mqtt": {"user": None, "password": None}, "ap_password": None}
+    assert secrets == {"wifi": [], "mqtt": {"user": None, "password": None}, "ap_password": None, "ota_key": None}
     assert log.lines == [f"secrets: {spath} not found; running on defaults"]
 
 
@@ -892,7 +893,7 @@ def test_good_secrets_come_back_unchanged_with_no_problems(log):
 
 def test_empty_secrets_mean_no_networks_and_no_login_without_a_problem(log):
     out, problems = config.validate_secrets({}, log)
-    assert out == {"wifi": [], "mqtt": {"user": None, "password": None}, "ap_password": None}
+    assert out == {"wifi": [], "mqtt": {"user": None, "password": None}, "ap_password": None, "ota_key": None}
     assert problems == 0
 
 
@@ -1226,6 +1227,7 @@ SECRETS = (
             )
             | plain_values,
             "ap_password": password_values,
+            "ota_key": password_values,
             "wlan": plain_values,
         },
     )
@@ -1245,6 +1247,7 @@ def password_strings(src):
 
     if isinstance(src, dict):
         collect(src.get("ap_password"))
+        collect(src.get("ota_key"))
         if isinstance(src.get("mqtt"), dict):
             collect(src["mqtt"].get("password"))
         if isinstance(src.get("wifi"), list):
@@ -1269,7 +1272,7 @@ def test_no_password_ever_reaches_the_console(src):
 @given(SECRETS | json_values)
 def test_validate_secrets_never_raises_and_always_returns_every_key(src):
     out, problems, lines = run_secrets(src)
-    assert set(out) == {"wifi", "mqtt", "ap_password"}
+    assert set(out) == {"wifi", "mqtt", "ap_password", "ota_key"}
     assert set(out["mqtt"]) == {"user", "password"}
     assert all(set(net) == {"ssid", "password"} for net in out["wifi"])
     assert problems == len(lines)
@@ -1508,3 +1511,12 @@ def test_units_home_assistant_takes_for_the_class_pass(unit, device_class, log):
 def test_a_unit_is_at_most_16_bytes(log):
     cfg, _ = config.validate(sim_doc(unit="µ" * 9), log)
     assert cfg["sensors"][0]["unit"] is None
+
+
+def test_an_ota_key_shorter_than_16_characters_turns_updates_off_without_showing_it(log):
+    out, problems = config.validate_secrets({"ota_key": "short-key"}, log)
+    assert (out["ota_key"], problems) == (None, 1)
+    assert log.lines == [
+        "secrets: ota_key = (hidden) is not text of 16 to 128 characters, or null; "
+        "updates over the air are off"
+    ]

@@ -57,6 +57,7 @@ class FakeSensors:
 class FakeStats:
     reset_cause = "power-on"
     version = "0.1.0"
+    mpy = None
     name = "esp32"
 
     def uid(self):

@@ -100,6 +100,7 @@ def test_heartbeat_carries_every_contract_field():
             "reconnects",
             "errors",
             "tls",
+            "mpy",
         ]
     )
     assert doc == {
@@ -115,6 +116,7 @@ def test_heartbeat_carries_every_contract_field():
         "reconnects": 1,
         "errors": 2,
         "tls": "unverified",
+        "mpy": None,
     }
 
 
