@@ -65,14 +65,18 @@ def _mkdirs(path):
             pass
 
 
+def _is_dir(path):
+    return os.stat(path)[0] & 0x4000 != 0
+
+
 def _rmtree(path):
     try:
-        entries = list(os.ilistdir(path))
+        names = os.listdir(path)
     except OSError:
         return
-    for e in entries:
-        child = path + "/" + e[0]
-        if e[1] & 0x4000:
+    for name in names:
+        child = path + "/" + name
+        if _is_dir(child):
             _rmtree(child)
         else:
             os.remove(child)
@@ -83,11 +87,12 @@ def running_files():
     # What makes up the firmware now: boot.py, main.py and everything in firmware/.
     out = [p for p in ("boot.py", "main.py") if _exists(p)]
     try:
-        for e in os.ilistdir("firmware"):
-            if not e[1] & 0x4000:
-                out.append("firmware/" + e[0])
+        names = os.listdir("firmware")
     except OSError:
-        pass
+        names = ()
+    for name in names:
+        if not _is_dir("firmware/" + name):
+            out.append("firmware/" + name)
     return out
 
 

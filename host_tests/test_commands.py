@@ -130,9 +130,8 @@ def test_an_object_without_a_cmd_text_is_refused(msg):
 
 
 def test_an_unknown_command_is_refused_naming_it_and_listing_the_known_ones():
-    assert (
-        refusal(cmd(cmd="selfdestruct"))
-        == "unknown command 'selfdestruct'; known: interval, reboot, ping, heartbeat, set, get, update"
+    assert refusal(cmd(cmd="selfdestruct")) == (
+        "unknown command 'selfdestruct'; known: interval, reboot, ping, heartbeat, set, get, update"
     )
 
 

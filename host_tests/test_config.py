@@ -851,7 +851,12 @@ def test_load_without_secrets_json_says_so_and_knows_no_networks(tmp_path, log):
     spath = str(tmp_path / "secrets.json")
     cfg, secrets, _ = config.load(log, cpath, spath)
     assert cfg == GOOD
-    assert secrets == {"wifi": [], "mqtt": {"user": None, "password": None}, "ap_password": None, "ota_key": None}
+    assert secrets == {
+        "wifi": [],
+        "mqtt": {"user": None, "password": None},
+        "ap_password": None,
+        "ota_key": None,
+    }
     assert log.lines == [f"secrets: {spath} not found; running on defaults"]
 
 
@@ -893,7 +898,12 @@ def test_good_secrets_come_back_unchanged_with_no_problems(log):
 
 def test_empty_secrets_mean_no_networks_and_no_login_without_a_problem(log):
     out, problems = config.validate_secrets({}, log)
-    assert out == {"wifi": [], "mqtt": {"user": None, "password": None}, "ap_password": None, "ota_key": None}
+    assert out == {
+        "wifi": [],
+        "mqtt": {"user": None, "password": None},
+        "ap_password": None,
+        "ota_key": None,
+    }
     assert problems == 0
 
 
