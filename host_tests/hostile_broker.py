@@ -1,9 +1,10 @@
 """A small MQTT 3.1.1 server on raw sockets that misbehaves on purpose, for integration tests.
 
-    with HostileBroker("puback-never", cmd_topic="sensornode/esp32-00e001/cmd") as broker:
-        ...                        # a board configured with 127.0.0.1:broker.port
-        broker.behave()            # from now on new connections get a broker that behaves
-        broker.readings(...)       # what the board published (QoS 0 and 1), in arrival order
+    broker = HostileBroker("puback-never", cmd_topic="sensornode/esp32-00e001/cmd")
+    ...                        # a board configured with 127.0.0.1:broker.port
+    broker.behave()            # from now on new connections get a broker that behaves
+    broker.on(topic)           # what the board published there (QoS 0 and 1), in order
+    broker.stop()              # closes the port and every connection
 
 It speaks just enough MQTT to be a broker for one node (CONNACK, SUBACK, PUBACK, PINGRESP, and
 the PUBLISHes it receives kept), and while `hostile` it does what its scenario says instead:
@@ -34,7 +35,6 @@ import socket
 import struct
 import threading
 import time
-from types import TracebackType
 
 HOST = "127.0.0.1"
 LATE_S = 4.0  # a late CONNACK: past the node's whole-exchange deadline (2 s at keepalive 5)
@@ -166,17 +166,6 @@ class HostileBroker:
                 s.shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(OSError):
                 s.close()
-
-    def __enter__(self) -> HostileBroker:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- the broker's side ----------------------------------------------------------------------
 

@@ -41,12 +41,11 @@ pytestmark = [
 ]
 
 HOSTILE_S = float(os.environ.get("SENSORNODE_HOSTILE_S", "12"))
-# Once the broker behaves, the board comes back after the backoff wait then in effect: after
-# HOSTILE_S of failed links that wait is at most 16 s (1, 2, 4, 8, 16 s: full jitter in the
-# upper half), plus the connect itself.
-RECOVER_S = 25.0
 WATCHDOG_S = 5  # every blocking step has a deadline of 2 s at keepalive 5: never reached
-CONFIG: dict[str, Any] = layout.merge(FAST, {"watchdog_s": WATCHDOG_S, "ha_discovery": False})
+# room for every reading of a minute's outage and the recovery (a reading every 0.5 s)
+CONFIG: dict[str, Any] = layout.merge(
+    FAST, {"watchdog_s": WATCHDOG_S, "ha_discovery": False, "outbox_size": 400}
+)
 
 # What each scenario must leave on the console while the broker is hostile.
 SAYS = {
@@ -109,6 +108,17 @@ def allowed(window_s: float) -> int:
         n += 1
 
 
+def longest_wait(window_s: float) -> float:
+    """The longest backoff wait in effect after window_s of failed links (1 s doubling, capped
+    at 60 s)."""
+    return float(min(2 ** (allowed(window_s) - 1), 60))
+
+
+# Once the broker behaves, the board comes back after the backoff wait then in effect (16 s
+# after 12 s of failed links), the connect itself and one reading interval.
+RECOVER_S = longest_wait(HOSTILE_S) + 9.0
+
+
 @pytest.fixture(scope="module", params=versions(), ids=lambda v: v or "1.3.4")
 def run(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -119,7 +129,8 @@ def run(
         boards: dict[str, tuple[VirtualBoard, HostileBroker]] = {}
         for n, scenario in enumerate(SCENARIOS):
             device = "esp32-" + uid(version, n)[-6:]
-            broker = stack.enter_context(HostileBroker(scenario, f"sensornode/{device}/cmd"))
+            broker = HostileBroker(scenario, f"sensornode/{device}/cmd")
+            stack.callback(broker.stop)
             board = VirtualBoard(
                 broker=("127.0.0.1", broker.port),
                 uid=uid(version, n),

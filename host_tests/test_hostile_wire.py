@@ -21,6 +21,7 @@ from firmware.session import Session
 from firmware.topics import Topics
 from firmware.transport import IN_MAX, Transport
 from host_tests.conftest import FakeClock, Log
+from host_tests.hostile_broker import publish_packet, varint
 from host_tests.test_umqtt_versions import Recorder, load_umqtt, needs_shared, packets
 from tools.vboard.layout import UMQTT_VERSIONS
 
@@ -32,18 +33,8 @@ TIMEOUT_S = 2
 # -- packets a broker sends ----------------------------------------------------------------
 
 
-def varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b, n = n & 0x7F, n >> 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
 def publish(topic: bytes, msg: bytes, qos: int = 0, retain: bool = False, pid: int = 7) -> bytes:
-    body = struct.pack("!H", len(topic)) + topic + (struct.pack("!H", pid) if qos else b"") + msg
-    return bytes([0x30 | qos << 1 | retain]) + varint(len(body)) + body
+    return publish_packet(topic.decode(), msg, qos, retain, pid)
 
 
 def puback(pid: int) -> bytes:
