@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tools import bench, bench_boards, bench_live, bench_measure, bench_report, bench_scripts
-from tools.bench_extras import EXTRAS, Extra
+from tools.bench_extras import EXTRAS, Extra, tls_extras
 from tools.vboard import layout
 from tools.vboard.supervisor import MICROPYTHON
 
@@ -122,8 +122,19 @@ def test_an_extras_code_becomes_the_body_of_its_try_block() -> None:
     assert "\n    a = 1\n    for i in x:\n        b = i\n" in main
     empty = bench_scripts.EXTRA.format(code=bench_scripts.indent(Extra("idle").code))
     compile(empty, "main.py", "exec")
-    for row in EXTRAS:  # every row's code compiles in its place
+    rows = EXTRAS + tls_extras(8883, b"0\x82") + tls_extras(None, b"")
+    for row in rows:  # every row's code compiles in its place
         compile(bench_scripts.EXTRA.format(code=bench_scripts.indent(row.code)), row.name, "exec")
+
+
+def test_the_tls_rows_point_the_node_at_the_tls_listener_and_check_the_link_came_up() -> None:
+    verified, unverified = tls_extras(8883, b"0\x82DER")
+    assert verified.config == {"mqtt": {"tls": True, "port": 8883, "ca_file": "ca.der"}}
+    assert verified.files == {"ca.der": b"0\x82DER"}
+    assert unverified.config == {"mqtt": {"tls": True, "port": 8883}}
+    for row, security in ((verified, "verified"), (unverified, "unverified")):
+        assert f"node.session.transport.security == {security!r}" in row.code
+        assert "raise OSError" in row.code
 
 
 def _program(kind: str, resident: int, alloc: float, cpu: int) -> dict[str, Any]:

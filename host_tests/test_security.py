@@ -168,3 +168,36 @@ def test_no_password_appears_on_any_console_or_in_any_mqtt_message(run: Run) -> 
         for m in carried:
             assert secret.encode() not in m.payload, (m.topic, m.payload)
             assert secret not in m.topic, m.topic
+
+
+@pytest.mark.parametrize(
+    ("files", "problem"),
+    [({}, "not found on the board"), ({"ca.pem": b"my notes\n"}, "not a certificate")],
+)
+def test_a_ca_file_that_cannot_be_used_keeps_the_node_from_connecting_at_all(
+    tmp_path: Path, files: dict[str, bytes], problem: str
+) -> None:
+    """Rather than trust any server: no TLS connection, not even an unverified one."""
+    with contextlib.ExitStack() as stack:
+        broker = Broker("mosquitto")
+        stack.callback(broker.stop)
+        broker.start()
+        board = VirtualBoard(
+            broker=(broker.host, broker.port),
+            uid="00000000d106",
+            config=layout.merge(FAST, {"mqtt": {"tls": True, "ca_file": "ca.pem"}}),
+            workdir=tmp_path,
+            files=files,
+        )
+        stack.callback(board.stop)
+        board.start()
+        board.wait_for(
+            rf"^mqtt: ca_file 'ca\.pem': {problem}.*; not connecting until it is fixed "
+            r"\(make provision\)$",
+            WAIT_S,
+        )
+        board.wait_for(r"^boot: running", WAIT_S)
+        time.sleep(3 * FAST["interval_s"])
+        assert not any(c.startswith("mqtt: ") and "ca_file" not in c for c in board.console)
+        assert f" as {board.device_id} " not in broker.stderr_tail(10**6)
+        no_traceback(board)

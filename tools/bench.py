@@ -43,9 +43,9 @@ from tools import bench_live as live
 from tools import bench_measure as measure
 from tools import compile as fwcompile
 from tools.bench_boards import BARE_LOOP, FEATURES_TEXT, QOS, WHEEL, Runtime, runtimes
-from tools.bench_extras import EXTRAS
+from tools.bench_extras import EXTRAS, Extra, tls_extras
 from tools.bench_report import report, targets
-from tools.brokers import Broker
+from tools.brokers import Broker, TlsFiles
 from tools.watcher import Watcher
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,7 +88,11 @@ def _cpu(m: dict[str, Any], pairs: list[dict[str, Any]], cycles: int) -> dict[st
 
 
 def in_process_figures(
-    rt: Runtime, workdir: Path, addr: tuple[str, int], args: argparse.Namespace
+    rt: Runtime,
+    workdir: Path,
+    addr: tuple[str, int],
+    args: argparse.Namespace,
+    extra_rows: list[Extra],
 ) -> dict[str, Any]:
     """Everything measured inside board processes, for both programs, on one runtime."""
     cycles = args.cycles
@@ -113,7 +117,7 @@ def in_process_figures(
     say(f"{rt.key}: smallest heap, bisecting -X heapsize from 0, {cycles} cycles a run")
     got["heaps"] = measure.min_heaps(rt, workdir, addr, cycles, args.confirm)
     say(f"{rt.key}: optional parts on top of the idle node")
-    got["extras"] = measure.extras(rt, workdir, addr, EXTRAS)
+    got["extras"] = measure.extras(rt, workdir, addr, extra_rows)
     return got
 
 
@@ -224,6 +228,24 @@ def _shown_path(p: Path) -> str:
         return str(p)
 
 
+def tls_listener(stack: contextlib.ExitStack, kind: str, workdir: Path) -> tuple[int | None, bytes]:
+    """A Mosquitto TLS listener for the "TLS on" rows, its certificate from a CA made now:
+    (its port, the CA as DER); (None, b"") when the bench's broker is not Mosquitto."""
+    if kind != "mosquitto":
+        return None, b""
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    files = TlsFiles(workdir / "tls-cert.pem", workdir / "tls-key.pem")
+    cert.cert_chain_pems[0].write_to_path(files.certfile)
+    cert.private_key_pem.write_to_path(files.keyfile)
+    tls = stack.enter_context(Broker("mosquitto", tls=files))
+    return tls.port, ssl.PEM_cert_to_DER_cert(ca.cert_pem.bytes().decode())
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     available, missing = runtimes()
     if args.only:
@@ -238,7 +260,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
         say(f"{broker.kind} on {broker.address}; runtimes {', '.join(r.key for r in available)}")
         sizes = mpy_sizes(workdir)
-        got = {rt.key: in_process_figures(rt, workdir, addr, args) for rt in available}
+        rows = EXTRAS + tls_extras(*tls_listener(stack, broker.kind, workdir))
+        got = {rt.key: in_process_figures(rt, workdir, addr, args, rows) for rt in available}
         watcher = Watcher(addr, live.TOPICS)
         stack.callback(watcher.close)
         sub = live.Seen(watcher)

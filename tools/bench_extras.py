@@ -99,3 +99,32 @@ EXTRAS: list[Extra] = [
         + "_t += [json.dumps(c[1]).encode() for c in ha.diagnostic_configs(_d)]",
     ),
 ]
+
+
+def tls_extras(port: int | None, ca_der: bytes) -> list[Extra]:
+    """TLS on, against the bench's Mosquitto TLS listener on 127.0.0.1:port (its certificate
+    signed by the CA ca_der, made at run time): verified with that CA as ca_file, and without a
+    ca_file. Each row first checks the node is online over TLS as configured, so a link that
+    did not come up is "n/a", never a figure. port None: no TLS listener could be started."""
+    check = (
+        "import ssl\n"  # a runtime without it (the 32-bit build) says so, as the row's error
+        "if not (node.session.online and node.session.transport.security == {!r}):\n"
+        "    raise OSError('not online over TLS ({})')"
+    )
+    if port is None:
+        why = "raise OSError('TLS needs Mosquitto, which is not installed')"
+        return [Extra("TLS on, verified (ca.der)", code=why), Extra("TLS on, unverified", code=why)]
+    mqtt = {"tls": True, "port": port}
+    return [
+        Extra(
+            "TLS on, verified (ca.der)",
+            code=check.format("verified", "verified"),
+            config={"mqtt": {**mqtt, "ca_file": "ca.der"}},
+            files={"ca.der": ca_der},
+        ),
+        Extra(
+            "TLS on, unverified",
+            code=check.format("unverified", "unverified"),
+            config={"mqtt": mqtt},
+        ),
+    ]

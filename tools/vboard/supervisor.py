@@ -89,7 +89,7 @@ def board_env(
     frozen: Path | None,
     control: Path,
     *,
-    ussl: bool = False,
+    ussl: bool = layout.has_ussl(None),
     cause: str = "pwron",
     supervisor_port: int | None = None,
     boot: int = 0,
@@ -107,7 +107,8 @@ def board_env(
     and stdout are the serial port (the REPL runs on them, the filesystem is mounted at /);
     soft: this start is a soft reset (cause stays the last hardware reset's); repl: the REPL
     mode the start is in, friendly (boot.py, main.py, then the REPL) or raw (main.py skipped).
-    ussl: the board has `ussl`, as MicroPython 1.22 (with umqtt.simple 1.3.4) has.
+    ussl: the board has `ussl`, as MicroPython 1.22 (with umqtt.simple 1.3.4) has; by default,
+    as a board with the package index's umqtt.simple (1.3.4) does.
     portal: the 127.0.0.1 ports (HTTP, DNS) where the setup portal's 80 and 53 appear.
     """
     env = dict(os.environ)
