@@ -27,6 +27,7 @@ import pytest
 import trustme
 
 from host_tests.mqtt_helpers import no_traceback
+from host_tests.relay import Relay
 from host_tests.test_integration import (
     FAST,
     KEEPALIVE_S,
@@ -163,6 +164,24 @@ def first_seen(
     return seen
 
 
+def freeze_all(
+    boards: dict[str, VirtualBoard], relays: dict[str, Relay]
+) -> tuple[dict[str, int], Callable[[str], None]]:
+    """Freezes every board's relay at once (a half-open link: nothing moves, nothing is
+    closed); (each console's length before, a check that a board noticed within keepalive)."""
+    marks = {v: len(b.console) for v, b in boards.items()}
+    frozen = time.monotonic()
+    for v in boards:
+        relays[v].freeze()
+    seen = first_seen(boards, LOST, marks)
+
+    def noticed(v: str) -> None:
+        assert v in seen, boards[v].console[marks[v] :]
+        assert seen[v] - frozen <= KEEPALIVE_S, boards[v].console[marks[v] :]
+
+    return marks, noticed
+
+
 # -- the core scenarios -----------------------------------------------------------------------
 
 
@@ -211,16 +230,11 @@ def core(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcomes]:
 
         out.check("commands", names, commands)
 
-        marks = {v: len(boards[v].console) for v in names}
-        frozen = time.monotonic()
-        for v in names:
-            relays[v].freeze()  # nothing moves on any board's link; nothing is closed
-        noticed = first_seen(boards, LOST, marks)
+        marks, noticed = freeze_all(boards, relays)
 
         def half_open(v: str) -> None:
             board = boards[v]
-            assert v in noticed, board.console[marks[v] :]
-            assert noticed[v] - frozen <= KEEPALIVE_S, board.console[marks[v] :]
+            noticed(v)
             board.wait_for(r"^mqtt: connected to", WAIT_S, since=marks[v])
             n = len(readings(v))
             inbox.wait_until(lambda: len(readings(v)) >= n + 2, WAIT_S, f"readings from {v}")
@@ -399,16 +413,11 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcomes]:
         )
 
         pem = {v: boards[v, "pem"] for v in names}
-        marks = {v: len(pem[v].console) for v in names}
-        frozen = time.monotonic()
-        for v in names:
-            relays[v].freeze()
-        noticed = first_seen(pem, LOST, marks)
+        marks, noticed = freeze_all(pem, relays)
 
         def half_open(v: str) -> None:
             board = pem[v]
-            assert v in noticed, board.console[marks[v] :]
-            assert noticed[v] - frozen <= KEEPALIVE_S, board.console[marks[v] :]
+            noticed(v)
             board.wait_for(r"over TLS, certificate verified$", WAIT_S, since=marks[v])
             n = len(readings(board))
             inbox.wait_until(lambda: len(readings(board)) >= n + 2, WAIT_S, "readings")
