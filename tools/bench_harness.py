@@ -46,7 +46,7 @@ class Firmware:
         self.now = 0
 
     def socket(self):
-        return self.node.session.transport.sock.sock
+        return self.node.session.transport.sock.raw  # the TCP socket under the watched one
 
     def prepare(self):
         now = time.ticks_ms()

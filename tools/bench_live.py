@@ -82,6 +82,11 @@ class Seen:
         self.inbox.wait_until(ready, timeout, f"bench: {what}")
 
 
+def _board(rt: Runtime, fs: Path, uid: str, workdir: Path) -> VirtualBoard:
+    """A supervised board on this runtime's MicroPython, its filesystem laid out already."""
+    return VirtualBoard(fs=fs, board=BOARD, uid=uid, workdir=workdir, micropython=rt.micropython)
+
+
 def first_reading(
     rt: Runtime,
     kind: str,
@@ -106,13 +111,7 @@ def first_reading(
             scripts.BARE_RUN.format(**bare_params(broker), interval_ms=100),
         )
         uid = BARE_UID
-    board = VirtualBoard(
-        fs=fs,
-        board=BOARD,
-        uid=uid,
-        workdir=workdir / f"{rt.key}-vb-first-{kind}",
-        micropython=rt.micropython,
-    )
+    board = _board(rt, fs, uid, workdir / f"{rt.key}-vb-first-{kind}")
     device = board.device_id
     seen = len(sub.of(device))
     t0 = time.monotonic()
@@ -135,13 +134,7 @@ def recovery(
         config={"interval_s": 1 / rate_hz},
     )
     uid = f"4ec0{rt.key[:2]}c1c2c3"  # a device of its own: no earlier run's readings mix in
-    board = VirtualBoard(
-        fs=fs,
-        board=BOARD,
-        uid=uid,
-        workdir=workdir / f"{rt.key}-vb-recover",
-        micropython=rt.micropython,
-    )
+    board = _board(rt, fs, uid, workdir / f"{rt.key}-vb-recover")
     device = board.device_id
     with board:
         sub.wait(lambda: sub.count(device) >= 2 * rate_hz, 60, "readings before the outage")
