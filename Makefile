@@ -19,13 +19,16 @@ FS      ?=
 SERIAL  ?=
 HEAP    ?=
 KEY     ?=
+SECRETS ?=
+FORCE   ?=
+TRIAL   ?=
 VALUE   ?=
 UMQTT   ?=
 SETUP   ?=
 
 opt = $(if $($(1)),$(2) $($(1)))
 
-.PHONY: help setup test test-fast test-ha lint compile sim vboard listen flash repl reset ls provision erase-config bench brokers clean get set browser
+.PHONY: help setup test test-fast test-ha lint compile sim vboard listen flash repl reset ls provision erase-config bench brokers clean get set ota browser
 
 help:
 	@echo "make sim        a broker, a virtual board and a live view of its readings (start here)"
@@ -35,6 +38,7 @@ help:
 	@echo "make flash      [BOARD=esp32|picow] [PORT=...]: compile and copy the firmware to a board"
 	@echo "make repl | reset | ls | provision | erase-config    [PORT=...]"
 	@echo "make listen     [BROKER=host:port] [DEVICE=id]: watch every node's readings"
+	@echo "make ota        DEVICE=id|all [BROKER=] [FORCE=1] [TRIAL=s]: update nodes over the air"
 	@echo "make get        DEVICE=id [KEY=mqtt.port] [BROKER=]: a node's running settings"
 	@echo "make set        DEVICE=id KEY=interval_s VALUE=30 [BROKER=]: change one, kept in config.json"
 	@echo "make vboard     [BROKER=] [ID=] [BOARD=] [FS=] [SERIAL=] [HEAP=] [UMQTT=1.3.4..1.8.0]: one virtual board"
@@ -125,6 +129,10 @@ provision: $(STAMP)
 
 erase-config: $(STAMP)
 	$(PY) -m tools.flash erase-config $(call opt,PORT,--port)
+
+ota: $(STAMP)
+	$(PY) -m tools.ota '$(DEVICE)' $(call opt,BROKER,--broker) $(call opt,SECRETS,--secrets) \
+		$(if $(FORCE),--force) $(call opt,TRIAL,--trial)
 
 get: $(STAMP)
 	$(PY) -m tools.remote get '$(DEVICE)' $(if $(KEY),'$(KEY)') $(call opt,BROKER,--broker)
