@@ -466,10 +466,17 @@ class Portal:
             self.conns.remove(c)
 
     def _serve(self, c, now):
+        # The deadline covers the whole exchange: a client that never reads its answer is
+        # dropped like one that never finishes its request.
+        late = self.clock.ticks_diff(now, c.deadline) >= 0
         if c.out is not None:
-            self._send(c)
-        elif self.clock.ticks_diff(now, c.deadline) >= 0:
+            if late:
+                self._drop(c)
+            else:
+                self._send(c)
+        elif late:
             self._reply(c, response(408, b"too slow"))
+            self._drop(c)  # whatever of the 408 did not fit at once is not waited for
         else:
             self._receive(c, now)
 

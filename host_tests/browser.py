@@ -10,9 +10,12 @@ installs Debian's chromium when it runs as root; elsewhere the tests that need i
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -54,7 +57,9 @@ class Browser:
         if exe is None:
             raise BrowserError("no chromium on PATH (Debian: apt-get install chromium)")
         self.exe = exe
-        self._dir = tempfile.TemporaryDirectory(prefix="chromium-")
+        # Chromium's helper processes may still write to the profile for a moment after it has
+        # gone: what is left then is not worth a failed test.
+        self._dir = tempfile.TemporaryDirectory(prefix="chromium-", ignore_cleanup_errors=True)
         self._proc: subprocess.Popen[bytes] | None = None
         self._ws: Any = None
         self._ids = itertools.count(1)
@@ -106,14 +111,23 @@ class Browser:
         if self._ws is not None:
             self._ws.close()
             self._ws = None
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
+        if self._proc is not None:
+            # Chromium and its helpers (renderer, zygote, crash handler) are one process group,
+            # the session it was started in: all of them go.
+            self._signal(signal.SIGTERM)
             try:
                 self._proc.wait(5)
             except subprocess.TimeoutExpired:
-                self._proc.kill()
+                self._signal(signal.SIGKILL)
                 self._proc.wait()
+            self._signal(signal.SIGKILL)  # helpers that outlived it
+            self._proc = None
         self._dir.cleanup()
+
+    def _signal(self, sig: signal.Signals) -> None:
+        assert self._proc is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._proc.pid, sig)
 
     # -- the protocol ------------------------------------------------------------------------
 

@@ -391,3 +391,27 @@ def test_dns_over_udp_answers_and_ignores_garbage(served):
     reply, _ = udp.recvfrom(512)
     udp.close()
     assert reply[:2] == b"\x00\x07" and reply.endswith(AP_BYTES)
+
+
+class Stuck:
+    """A client's socket that takes nothing more: its reader never reads."""
+
+    closed = False
+
+    def send(self, data):
+        raise BlockingIOError(11, "EAGAIN")
+
+    def close(self):
+        self.closed = True
+
+
+def test_a_client_that_never_reads_its_answer_is_dropped_at_the_deadline(served, clock):
+    stuck = Stuck()
+    c = portal._Conn(stuck, clock.ticks_add(clock.ticks_ms(), 5000))
+    c.out = memoryview(portal.response(200, b"x" * 10000))
+    served.conns.append(c)
+    served.poll(clock.ticks_ms())
+    assert served.conns == [c]
+    clock.advance(5000)
+    served.poll(clock.ticks_ms())
+    assert served.conns == [] and stuck.closed
