@@ -17,6 +17,7 @@ import select
 import signal
 import subprocess
 import sys
+import termios
 import textwrap
 import time
 from collections.abc import Callable, Iterator
@@ -417,6 +418,9 @@ def test_mpremote_repl_is_the_friendly_repl(boards: Boards) -> None:
     user = Terminal(controller)
     try:
         user.expect(b"Use Ctrl-] or Ctrl-x to exit this shell\r\n")
+        # mpremote prints that line before it puts its terminal in raw mode: keys sent earlier
+        # are echoed by the pty itself and reach the board as "1+1\n", which is not Enter.
+        eventually(lambda: not termios.tcgetattr(controller)[3] & termios.ECHO)
         user.send(b"1+1\r")
         assert user.expect(b"2\r\n>>> ").endswith(b"1+1\r\n2\r\n>>> ")
         user.send(b"\x1d")  # Ctrl-]: mpremote leaves
