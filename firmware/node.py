@@ -7,6 +7,9 @@ from firmware import payload
 from firmware.session import ONLINE
 
 _FLUSH_PER_STEP = const(10)  # queued readings sent per step, so commands and pings still run
+# ...and no longer than this: a broker that takes most of its deadline for every PUBACK must not
+# keep the loop (and the watchdog's feeding) away for ten deadlines in a row
+_FLUSH_BUDGET_MS = const(1000)
 _UPDATE_ASK_MS = const(3000)  # a piece not here by then is asked for again
 _UPDATE_SILENCE_MS = const(30000)  # a host silent this long has gone: the download stops
 
@@ -134,11 +137,14 @@ class Node:
         return False
 
     def _flush(self, now):
+        clock = self.clock
         for _ in range(_FLUSH_PER_STEP):
             msg = self.outbox.peek()
             if msg is None or not self._send(msg, now):
                 return
             self.outbox.pop()
+            if clock.ticks_diff(clock.ticks_ms(), now) >= _FLUSH_BUDGET_MS:
+                return
 
     def send_heartbeat(self, now):
         if not self.session.online:

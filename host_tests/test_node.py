@@ -163,6 +163,27 @@ def test_outbox_overflow_drops_the_oldest_and_the_heartbeat_counts_it(node, cloc
     assert seqs(umqtt) == [4, 5, 6, 7, 8] and beats[-1]["dropped"] == 3
 
 
+def test_a_broker_slow_with_every_puback_gets_about_a_second_of_flushing_per_step(
+    node, clock, umqtt
+):
+    # each PUBACK comes late but within its deadline: ten in a row would keep the loop (and the
+    # watchdog's feeding) away for ten deadlines
+    node.wifi.up = False
+    run(node, clock, 4000)  # 5 readings wait in the outbox
+    node.wifi.up = True
+    publish = node.session.transport.publish
+
+    def slow(*args, **kw):
+        publish(*args, **kw)
+        clock.advance(900)
+
+    node.session.transport.publish = slow
+    node.step(clock.advance(100))  # the connect's birth took 900 ms: one reading, then stop
+    assert seqs(umqtt) == [1] and node.outbox.count == 4
+    node.step(clock.advance(100))  # 900 ms, then 1800 ms: past the second, stop
+    assert seqs(umqtt) == [1, 2, 3]
+
+
 def test_a_failed_publish_keeps_the_reading_for_later(node, clock, umqtt):
     run(node, clock, 100)
     umqtt.broker.publish_error = OSError(110)
