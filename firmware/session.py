@@ -8,6 +8,8 @@
 # one too, so the backoff goes on growing until a link has lasted _PROVEN_MS.
 from micropython import const
 
+from firmware.transport import NO_ANSWER
+
 ONLINE = b"online"
 OFFLINE = b"offline"
 _CMD_QUEUE = const(4)
@@ -82,9 +84,12 @@ class Session:
                 self.connect(now)
             return
         try:
+            sock = self.transport.sock
+            sock.expect(NO_ANSWER)  # one deadline for every packet this poll reads
             for _ in range(_CMD_QUEUE):
                 if self.transport.client.check_msg() is None:
                     break
+            sock.expect(0)
             self.transport.flush()  # PUBACKs umqtt wrote for QoS 1 commands
             self._keepalive(now)
             if not self.proven and self.clock.ticks_diff(now, self.since) >= _PROVEN_MS:

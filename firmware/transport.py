@@ -35,6 +35,7 @@ _PUBACK = const(0x40)
 _PINGRESP = const(0xD0)
 CONNACK = const(0x20)
 SUBACK = const(0x90)
+NO_ANSWER = const(-1)  # expect(NO_ANSWER): one deadline for several reads, no answer awaited
 _ETIMEDOUT = const(110)  # MicroPython's errno on every port
 _EAGAIN = const(11)
 

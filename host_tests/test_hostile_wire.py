@@ -303,3 +303,17 @@ def test_packet_ids_go_from_65535_to_1_never_0(rig: Rig) -> None:
     for _ in range(3):
         assert rig.session.publish(T.readings, b"{}", False, 1, rig.clock.now)
     assert wire.publish_ids()[-3:] == [65535, 1, 2]
+
+
+def test_one_poll_reads_for_one_deadline_however_many_slow_packets_come(rig: Rig) -> None:
+    # four commands whose last byte each comes 1.5 s after the rest, the next command with it:
+    # each is whole within its own deadline, but one poll must not take four of them (a
+    # watchdog of a few seconds would reset the board)
+    wire = rig.connect()
+    start = rig.clock.now
+    for i in range(4):
+        packet = publish(CMD, b'{"cmd":"ping"}', pid=20 + i)
+        wire.at(1500 * i, packet[:-1])
+        wire.at(1500 * (i + 1), packet[-1:])
+    rig.poll()
+    assert rig.clock.ticks_diff(rig.clock.now, start) <= TIMEOUT_S * 1000
