@@ -1,5 +1,6 @@
-"""Runs host_tests/mpy_config_check.py under a Python runtime (CPython, or the real MicroPython
-unix port) and gathers what it prints, so a test can hold the two to the same results."""
+"""Runs a check script (host_tests/mpy_config_check.py, mpy_portal_check.py) under a Python
+runtime (CPython, or the real MicroPython unix port) and gathers what it prints, so a test can
+hold the two to the same results."""
 
 import os
 import subprocess
@@ -11,13 +12,13 @@ MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
 SCRIPT = os.path.join(ROOT, "host_tests", "mpy_config_check.py")
 
 
-def run_check(runtime, what, *args):
-    """{case: [result, ...]} from `runtime mpy_config_check.py what *args`; skips the test when
-    the runtime is not installed."""
+def run_check(runtime, what, *args, script=SCRIPT):
+    """{case: [result, ...]} from `runtime script what *args`; skips the test when the runtime
+    is not installed."""
     if not os.path.exists(runtime):
         pytest.skip("no MicroPython runtime at " + runtime)
     done = subprocess.run(
-        [runtime, SCRIPT, what, *args], capture_output=True, text=True, timeout=300, cwd=ROOT
+        [runtime, script, what, *args], capture_output=True, text=True, timeout=300, cwd=ROOT
     )
     assert done.returncode == 0, done.stderr + done.stdout
     *lines, last = done.stdout.splitlines()

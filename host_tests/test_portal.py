@@ -9,12 +9,14 @@ import contextlib
 import json
 import socket
 import struct
+import sys
 from pathlib import Path
 
 import pytest
 
 from firmware import config, portal
 from host_tests.portal_helpers import crowd, query, status
+from host_tests.side_by_side import MICROPYTHON, run_check
 
 AP = "192.168.4.1"
 AP_BYTES = bytes([192, 168, 4, 1])
@@ -415,3 +417,15 @@ def test_a_client_that_never_reads_its_answer_is_dropped_at_the_deadline(served,
     clock.advance(5000)
     served.poll(clock.ticks_ms())
     assert served.conns == [] and stuck.closed
+
+
+# -- the same on the real MicroPython runtime ---------------------------------------------------
+# mpy_portal_check.py feeds the portal's plain functions the same inputs under
+# .venv/bin/micropython and under CPython: the board must behave as the tests above say.
+
+
+def test_the_portal_decides_alike_on_micropython_and_cpython():
+    script = str(Path(__file__).with_name("mpy_portal_check.py"))
+    cpython = run_check(sys.executable, "portal", script=script)
+    micropython = run_check(MICROPYTHON, "portal", script=script)
+    assert len(cpython) > 25 and micropython == cpython
