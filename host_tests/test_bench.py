@@ -250,3 +250,12 @@ def test_seen_sorts_readings_and_heartbeats_by_device_as_the_inbox_grows() -> No
     assert seen.of("a")[0][2] == bench_live.publish_packet_bytes(21, 31)
     assert seen.heartbeat("a", mark) == {"sent": 1}
     assert seen.heartbeat("a", inbox.mark()) is None  # none since
+
+
+def test_report_as_markdown_for_the_readme() -> None:
+    sizes = ({"xtensawin": 30000, "armv6m": 30000}, {"xtensawin": 1000, "armv6m": 1000})
+    got, seen = _raw(30 * 1024, 482, 89)
+    res = bench.assemble(bench_boards.BOARD_SIZED, got, seen, sizes, 10000, "mosquitto")
+    text = bench_report.report({"32-bit": res}, markdown=True)
+    assert "| resident heap, .mpy, net of the board | 30,720 | 5,000 |" in text
+    assert "| … the virtual board's share | 17,000 |" in text

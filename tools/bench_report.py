@@ -52,7 +52,13 @@ def _ratio(a: Any, b: Any) -> str:
     return ""
 
 
-def _render(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+def _render(head: tuple[str, ...], rows: list[tuple[str, ...]], markdown: bool = False) -> str:
+    if markdown:  # for the README: the same rows as a Markdown table, indents as ellipses
+        out = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
+        for r in rows:
+            name = "… " + r[0].strip() if r[0].startswith("  ") else r[0]
+            out.append("| " + " | ".join((name, *r[1:])) + " |")
+        return "\n".join(out)
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     lines = []
     for r in [head, *rows]:
@@ -62,7 +68,7 @@ def _render(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     return "\n".join(lines)
 
 
-def table(res: dict[str, Any]) -> str:
+def table(res: dict[str, Any], markdown: bool = False) -> str:
     """One runtime's figures: sensornode against the bare loop, with the targets."""
     sn, bare, fl = res["sensornode"], res["bare"], res["fleet"]
     met = sn["targets"]
@@ -126,10 +132,11 @@ def table(res: dict[str, Any]) -> str:
     fleet = f"{fl['received']:,} of {fl['sent']:,}"
     name = f"fleet: {fl['boards']} boards x {fl['rate_hz']:g} Hz x {fl['seconds']:g} s"
     rows.append((name, fleet, "", "", TARGETS["fleet"], fmt(met["fleet"])))
-    return _render(("figure", "sensornode", "bare", "ratio", "target", "met?"), rows)
+    head = ("figure", "sensornode", "bare", "ratio", "target", "met?")
+    return _render(head, rows, markdown)
 
 
-def parts_table(res: dict[str, Any]) -> str:
+def parts_table(res: dict[str, Any], markdown: bool = False) -> str:
     """sensornode's resident heap (.mpy) by part, largest first."""
     d = res["sensornode"]["detail"]
     parts = d["heap_parts"]
@@ -163,10 +170,10 @@ def parts_table(res: dict[str, Any]) -> str:
     )
     # A pool's array doubles when it fills: that step lands on whichever module filled it.
     head = ("sensornode heap by part, .mpy", "bytes", "new names", "pool growth")
-    return _render(head, rows)
+    return _render(head, rows, markdown)
 
 
-def report(results: dict[str, Any]) -> str:
+def report(results: dict[str, Any], markdown: bool = False) -> str:
     out = []
     for key in ("32-bit", "64-bit"):
         res = results.get(key)
@@ -176,8 +183,27 @@ def report(results: dict[str, Any]) -> str:
             out.append(f"{key}: figures missing: {res['missing']}")
             continue
         out.append(f"{key}: {res['runtime']}")
-        out.append(table(res))
+        out.append(table(res, markdown))
         out.append("")
-        out.append(parts_table(res))
+        out.append(parts_table(res, markdown))
         out.append("")
     return "\n".join(out).rstrip()
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import json
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.bench_report", description="The tables of a bench.json again."
+    )
+    parser.add_argument("json", type=Path, nargs="?", default=Path("build/bench.json"))
+    parser.add_argument("--markdown", action="store_true", help="as Markdown tables")
+    args = parser.parse_args(argv)
+    print(report(json.loads(args.json.read_text()), args.markdown))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
