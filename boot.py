@@ -18,11 +18,17 @@ def _finish_update():
         print("boot: update check failed (%r); starting what is there" % e)
     import sys
 
-    for name in ("firmware.otaboot", "firmware.atomic"):
-        sys.modules.pop(name, None)
+    # Forgotten as firmware/unload.py forgets a module: the package holds each one as an
+    # attribute too, and without that the update code stayed on the heap for good (5 KB).
+    firmware = sys.modules.get("firmware")
+    for name in ("otaboot", "atomic"):
+        sys.modules.pop("firmware." + name, None)
+        if firmware is not None and hasattr(firmware, name):
+            delattr(firmware, name)
 
 
 _finish_update()
+del _finish_update  # runs once; main.py shares these globals
 UPDATE_CHECKED = True
 SAFE_MODE = False
 WINDOW_MS = 1500

@@ -9,6 +9,9 @@ if not globals().get("SAFE_MODE"):
             otaboot.boot(otaboot.say, "reset")
         otaboot.arm()
         del otaboot
+        from firmware.unload import drop
+
+        drop("otaboot", "atomic")  # app.py loads it again when the loop needs it
         import firmware.app
     except Exception as e:
         import sys
