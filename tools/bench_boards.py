@@ -196,6 +196,9 @@ def pack_romfs(fs: Path, staging: Path) -> None:
         target = staging / mpy.relative_to(fs)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(mpy, target)
+    for folder in sorted((p for p in fs.rglob("*") if p.is_dir()), reverse=True):
+        if not any(folder.iterdir()):
+            folder.rmdir()  # emptied: a package folder left here would shadow the image's
     image = fs / "rom.img"
     cmd = [mpremote_path(), "romfs", "--no-mpy", "-o", str(image), "build", str(staging)]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)

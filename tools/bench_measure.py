@@ -68,20 +68,22 @@ def in_process(
     as bytecode .mpy, as `make flash` leaves a board) or "romfs" (those .mpy in a ROMFS image)."""
     fs = workdir / f"{rt.key}-measure-{kind}-{code}"
     romfs = code == "romfs"
-    prelude, measure = (scripts.ROMFS, scripts.MEASURE_ROMFS) if romfs else ("", scripts.MEASURE)
+    measure = scripts.MEASURE_ROMFS if romfs else scripts.MEASURE
     mpy = rt.arch if code != "py" else None
     if kind == "sensornode":
-        main = prelude + scripts.SENSORNODE_BOOT
-        main += measure.format(kind=kind, program="node", cycles=cycles)
+        main = scripts.SENSORNODE_BOOT + measure.format(kind=kind, program="node", cycles=cycles)
         sensornode_fs(fs, broker, main=main, mpy=mpy)
         uid = UID
     else:
-        main = prelude + scripts.BARE_BOOT.format(**bare_params(broker))
+        main = scripts.BARE_BOOT.format(**bare_params(broker))
         main += measure.format(kind=kind, program="bare", cycles=cycles)
         bare_fs(fs, main, mpy=mpy)
         uid = BARE_UID
     if romfs:
         pack_romfs(fs, workdir / f"{rt.key}-romfs-{kind}")
+        # A board mounts its ROM partition before boot.py, which imports from it already.
+        boot = fs / "boot.py"
+        boot.write_text(scripts.ROMFS + (boot.read_text() if boot.exists() else ""))
     out = _run(rt, fs, uid, f"{kind} {code} measurement", 120 + cycles / 100)
     found = bench_line(out)
     found["qstr_pool_bytes"] = qstr_pool_bytes(out)

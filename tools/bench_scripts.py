@@ -7,20 +7,31 @@ line, `bench: <json>`, which tools/bench_boards.bench_line reads.
 
 from __future__ import annotations
 
-# Boots sensornode as firmware.app.run() does, and steps it (with the app loop's short waits)
-# until it is connected and its first reading is out: discovery and heartbeat have gone too.
-SENSORNODE_BOOT = """\
-import gc
-import time
+from pathlib import Path
 
-import firmware.app
+ROOT = Path(__file__).resolve().parent.parent
 
-board, node, wdt = firmware.app.start()
-_t = time.ticks_ms()
-while not node.sent and time.ticks_diff(time.ticks_ms(), _t) < 30000:
-    node.step(time.ticks_ms())
-    time.sleep_ms(5)
+# Boots sensornode as main.py does, with firmware.app.run() replaced by app.start() and steps
+# of the node (with the app loop's short waits) until it is connected and its first reading is
+# out: discovery and heartbeat have gone too.
+_RUN = "    firmware.app.run()\n"
+_STEP = """\
+    board, node, wdt = firmware.app.start()
+    _t = time.ticks_ms()
+    while not node.sent and time.ticks_diff(time.ticks_ms(), _t) < 30000:
+        node.step(time.ticks_ms())
+        time.sleep_ms(5)
 """
+
+
+def _as_main_py() -> str:
+    main = (ROOT / "main.py").read_text()
+    if main.count(_RUN) != 1:
+        raise RuntimeError("bench: main.py no longer ends in one `firmware.app.run()` to step")
+    return "import gc\nimport time\n\n" + main.replace(_RUN, _STEP)
+
+
+SENSORNODE_BOOT = _as_main_py()
 BARE_BOOT = """\
 import gc
 import time
@@ -47,6 +58,7 @@ bench_harness.measure({kind!r}, {program}, _resident, {cycles})
 # Code in flash: the program's .mpy files packed into a ROMFS image, which MicroPython imports in
 # place (bytecode and constants stay in the image). A board maps the image from flash; here it is
 # read into the heap first, so what it takes there is counted and left out of the resident figure.
+# It goes before boot.py, as a board mounts its ROM partition before running anything.
 ROMFS = """\
 import gc
 import sys
