@@ -22,18 +22,20 @@ KEY     ?=
 SECRETS ?=
 FORCE   ?=
 TRIAL   ?=
+OTA_SRC ?=
 VALUE   ?=
 UMQTT   ?=
 SETUP   ?=
 
 opt = $(if $($(1)),$(2) $($(1)))
 
-.PHONY: help setup test test-fast test-ha lint compile sim vboard listen flash repl reset ls provision erase-config bench brokers clean get set ota browser
+.PHONY: help setup test test-ota test-fast test-ha lint compile sim vboard listen flash repl reset ls provision erase-config bench brokers clean get set ota browser
 
 help:
 	@echo "make sim        a broker, a virtual board and a live view of its readings (start here)"
 	@echo "make test       every test: host logic, virtual boards on real brokers, flashing"
 	@echo "make test-fast  only the host tests that start no process (seconds)"
+	@echo "make test-ota   an update over the air cut by power at 20 points (minutes)"
 	@echo "make test-ha    the firmware's discovery against a real Home Assistant"
 	@echo "make flash      [BOARD=esp32|picow] [PORT=...]: compile and copy the firmware to a board"
 	@echo "make repl | reset | ls | provision | erase-config    [PORT=...]"
@@ -80,7 +82,11 @@ browser:
 	    || echo "chromium not installed: the setup portal's browser test is skipped"; }
 
 test: setup
-	$(PY) -m pytest host_tests
+	$(PY) -m pytest host_tests -m "not fleet"
+
+# Updates over the air, the heavy part: an update cut by power at 20 points (a few minutes).
+test-ota: setup
+	$(PY) -m pytest host_tests -m fleet
 
 # The host tests that start no process (no broker, board, MicroPython or compiler): seconds.
 test-fast: $(STAMP)
@@ -132,7 +138,7 @@ erase-config: $(STAMP)
 
 ota: $(STAMP)
 	$(PY) -m tools.ota '$(DEVICE)' $(call opt,BROKER,--broker) $(call opt,SECRETS,--secrets) \
-		$(if $(FORCE),--force) $(call opt,TRIAL,--trial)
+		$(if $(FORCE),--force) $(call opt,TRIAL,--trial) $(call opt,OTA_SRC,--src)
 
 get: $(STAMP)
 	$(PY) -m tools.remote get '$(DEVICE)' $(if $(KEY),'$(KEY)') $(call opt,BROKER,--broker)
