@@ -408,7 +408,7 @@ class TestFlashingAnEsp32:
             os.close(terminal)
         assert os.waitstatus_to_exitcode(status) == 0
 
-    def test_provision_copies_the_ca_file_config_json_names_pem_or_der(
+    def test_flash_and_provision_copy_the_ca_file_config_json_names_pem_or_der(
         self, esp32: VirtualBoard, repo: Path, first_flash: subprocess.CompletedProcess[str]
     ) -> None:
         import ssl
@@ -417,18 +417,28 @@ class TestFlashingAnEsp32:
 
         pem = trustme.CA().cert_pem.bytes()
         der = ssl.PEM_cert_to_DER_cert(pem.decode())
-        config = json.loads((repo / "config.json").read_text())
-        for name, data in (("ca.pem", pem), ("ca.der", der)):
-            tls = layout.merge(config, {"mqtt": {"tls": True, "ca_file": name}})
-            (repo / "tls-config.json").write_text(json.dumps(tls))
-            (repo / name).write_bytes(data)
-            done = tool("provision", "--config", str(repo / "tls-config.json"), "--port",
-                        port(esp32))  # fmt: skip
-            assert done.returncode == 0, done.stderr
-            assert f"provision: wrote config.json, {name} " in done.stdout
-            assert (esp32.fs / name).read_bytes() == data
-        done = tool("provision", "--config", str(repo / "config.json"), "--port", port(esp32))
-        assert done.returncode == 0, done.stderr
+        plain = (repo / "config.json").read_text()
+        config = json.loads(plain)
+        (repo / "ca.pem").write_bytes(pem)
+        (repo / "ca.der").write_bytes(der)
+        try:
+            tls = layout.merge(config, {"mqtt": {"tls": True, "ca_file": "ca.pem"}})
+            (repo / "config.json").write_text(json.dumps(tls))
+            flashed = make(repo, "flash", PORT=port(esp32), BOARD="esp32")
+            tls = layout.merge(config, {"mqtt": {"tls": True, "ca_file": "ca.der"}})
+            (repo / "config.json").write_text(json.dumps(tls))
+            provisioned = make(repo, "provision", PORT=port(esp32))
+        finally:
+            (repo / "config.json").write_text(plain)
+            restored = make(repo, "provision", PORT=port(esp32))
+
+        assert flashed.returncode == 0, flashed.stderr
+        assert "flash: copied 2 files (config.json, ca.pem)" in flashed.stdout
+        assert provisioned.returncode == 0, provisioned.stderr
+        assert "provision: wrote config.json, ca.der, secrets.json " in provisioned.stdout
+        assert (esp32.fs / "ca.pem").read_bytes() == pem
+        assert (esp32.fs / "ca.der").read_bytes() == der
+        assert restored.returncode == 0, restored.stderr
 
     def test_provision_with_new_wifi_secrets_moves_the_board_to_that_network(
         self, esp32: VirtualBoard, repo: Path, first_flash: subprocess.CompletedProcess[str]
