@@ -63,6 +63,35 @@ _HA_DEVICE = (
     "_s = node.sensors.specs\n"
 )
 
+# An update over the air halfway through its download (firmware/ota.py, loaded only for it):
+# a manifest signed on the board with the node's key, then pieces fed to the node's own loop as
+# they would arrive, up to 15 KB into a 30 KB file. What the row holds is the update module, its
+# manifest, hashes and the node's state for it; the pieces themselves are garbage once written.
+_UPDATE = (
+    "import hashlib, struct\n"
+    "from firmware import ota as _ota\n"
+    "node.ota_key = 'bench-update-key-0'\n"
+    "_z = (1024, 1024, 30720)\n"
+    "_ls = ['format 1', 'version 9.9.9', 'counter 1', 'mpy %d' % _ota.board_mpy(), 'force 1']\n"
+    "for _i, _p in enumerate(('boot.py', 'main.py', 'firmware/otaboot.mpy')):\n"
+    "    _h = hashlib.sha256()\n"
+    "    for _o in range(0, _z[_i], 1024):\n"
+    "        _h.update(bytes([_i]) * 1024)\n"
+    "    _ls.append('%s %d %s' % (_ota._hex(_h.digest()), _z[_i], _p))\n"
+    "_b = ('\\n'.join(_ls) + '\\n').encode()\n"
+    "_h = _ota.Hmac(b'bench-update-key-0')\n"
+    "_h.update(_b)\n"
+    "_b += b'hmac ' + _h.hexdigest().encode() + b'\\n'\n"
+    "node._start_update(len(_b), None, time.ticks_ms())\n"
+    "_u = node.update\n"
+    "while _u.index < 3 or _u.offset < 15360:\n"
+    "    _w = [int(_x) for _x in _u.want().split()]\n"
+    "    _d = _b[_w[1] : _w[1] + _w[2]] if _w[0] == 0 else bytes([_w[0] - 1]) * _w[2]\n"
+    "    node.session.piece = struct.pack('>HI', _w[0], _w[1]) + _d\n"
+    "    node.step(time.ticks_ms())\n"
+    "del _b, _d, _h, _ls, _u, _w, _ota\n"
+)
+
 EXTRAS: list[Extra] = [
     # A broker outage long enough to fill the outbox: every reading waits as bytes.
     Extra(
@@ -82,6 +111,7 @@ EXTRAS: list[Extra] = [
     Extra("setup portal up, page served once", code=_PORTAL_UP + _PAGE_VIEW),
     Extra("setup portal up, 4 connections mid-request", code=_PORTAL_UP + _PAGE_VIEW + _SLOTS),
     Extra("setup portal after it went down", code=_PORTAL_UP + _PAGE_VIEW + _PORTAL_DOWN),
+    Extra("an update downloading (15 KB into a 30 KB file)", code=_UPDATE),
     # Home Assistant discovery (firmware/ha.py): the idle node has announced and dropped the
     # module. Off: what the announcement leaves resident, as a negative figure (0: nothing).
     Extra("HA discovery off (minus what discovery keeps)", config={"ha_discovery": False}),
