@@ -249,16 +249,17 @@ def seen() -> Iterator[Seen]:
     yield out
 
 
+def classes(seen: Seen, entities: dict[str, Any]) -> dict[str, tuple[Any, Any, Any]]:
+    """entity -> (unit, device_class, state_class), as HA's state attributes say."""
+    out = {}
+    for e in entities:
+        a = seen.states[e]["attributes"]
+        out[e] = (a.get("unit_of_measurement"), a.get("device_class"), a.get("state_class"))
+    return out
+
+
 def test_every_reading_key_is_a_numeric_sensor_with_unit_device_class_and_state_class(seen):
-    got = {
-        e: (
-            seen.states[e]["attributes"].get("unit_of_measurement"),
-            seen.states[e]["attributes"].get("device_class"),
-            seen.states[e]["attributes"].get("state_class"),
-        )
-        for e in READINGS
-    }
-    assert got == READINGS
+    assert classes(seen, READINGS) == READINGS
     # a number, which is what makes graphs and statistics
     assert [e for e in READINGS if not is_number(seen.states[e]["state"])] == []
 
@@ -288,15 +289,7 @@ def test_every_entity_belongs_to_the_one_device(seen):
 
 
 def test_diagnostic_entities_exist_with_values(seen):
-    got = {
-        e: (
-            seen.states[e]["attributes"].get("unit_of_measurement"),
-            seen.states[e]["attributes"].get("device_class"),
-            seen.states[e]["attributes"].get("state_class"),
-        )
-        for e in DIAGNOSTICS
-    }
-    assert got == DIAGNOSTICS
+    assert classes(seen, DIAGNOSTICS) == DIAGNOSTICS
     assert {seen.entities[e]["entity_category"] for e in DIAGNOSTICS} == {"diagnostic"}
     assert [e for e in DIAGNOSTICS if seen.states[e]["state"] in NOT_A_VALUE] == []
     assert seen.states[f"binary_sensor.{OBJ}_connectivity"]["state"] == "on"
