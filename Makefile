@@ -79,7 +79,7 @@ browser:
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
 	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null) \
-	    || echo "chromium not installed: the setup portal's browser test is skipped"; }
+	    || echo "chromium not installed: the browser tests (setup page, HA device page) are skipped"; }
 
 test: setup
 	$(PY) -m pytest host_tests -m "not fleet"
