@@ -36,6 +36,7 @@ pytestmark = VBOARD_MARKS
 BOOT_S = 30  # the longest anything on a board may take before a test gives up
 AIR = [{"ssid": "vboard-net", "password": "vboard-pass", "rssi": -55}]
 UID = "a1b2c3d4e5f6"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 # -- the board support, one short program at a time ------------------------------------------
@@ -215,6 +216,31 @@ def test_nothing_is_wired_to_the_board(tmp_path: Path) -> None:
         print(machine.freq())
     """
     assert says(tmp_path, main) == ["1", "1", "[]", "i2c 19", "dht 110", "[]", "160000000"]
+
+
+def test_wired_sensors_answer_the_firmwares_drivers_with_the_rooms_values(tmp_path: Path) -> None:
+    drivers = ("sensor_dht", "sensor_bme280", "sensor_ds18b20", "log")
+    files = {f"firmware/{m}.py": (ROOT / "firmware" / f"{m}.py").read_text() for m in drivers}
+    main = """\
+        from firmware.sensor_dht import DHT
+        from firmware.sensor_bme280 import BME280
+        from firmware.sensor_ds18b20 import DS18B20
+        print(DHT({"type": "dht22", "name": "r", "pin": 4}).read())
+        air = {"name": "a", "i2c": 0, "sda": None, "scl": None, "address": 0x76}
+        print([round(v, 2) for v in BME280(air).read()])
+        water = DS18B20({"name": "w", "pin": 5, "rom": None})
+        try:
+            water.read()  # starts the first conversion
+        except OSError:
+            pass
+        print(water.read())
+    """
+    switches = {"wired": True, "room_c": 19.25, "room_rh": 52.5}
+    assert says(tmp_path, main, switches=switches, files=files) == [
+        "(19.3, 52.5)",  # the DHT22's tenths
+        "[25.08, 43.86, 1006.53]",  # Bosch's worked example
+        "(19.25,)",  # the DS18B20's sixteenths
+    ]
 
 
 def test_picow_temperature_sensor_reads_a_plausible_chip_temperature(tmp_path: Path) -> None:
