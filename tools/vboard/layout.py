@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from firmware import ident
 from tools import fetch_umqtt
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +28,7 @@ UMQTT_VERSIONS = ("1.3.4", "1.4.0", "1.5.0", "1.6.0", "1.7.0", "1.7.1", "1.8.0")
 # MicroPython 1.22, the last to freeze umqtt.simple 1.3.4, is also the last whose ssl module can
 # be imported as `ussl`, which that umqtt needs for TLS.
 USSL_UMQTT = "1.3.4"
-BOARDS = ("esp32", "picow")
+BOARDS = tuple(name for name, _ in ident.BOARDS.values())  # esp32, picow
 
 # One network in the simulated air, and the board's secrets.json knowing it.
 DEFAULT_SSID = "vboard-net"

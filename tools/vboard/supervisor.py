@@ -38,6 +38,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from firmware import ident
 from tools.vboard import layout
 from tools.vboard.serialport import SerialPort
 from tools.vboard.switches import Switches, check_air
@@ -60,6 +61,7 @@ _CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 PORTAL_UP = re.compile(r"^setup: setup page at http://")
 
 _running: set[VirtualBoard] = set()
+PLATFORMS = {name: platform for platform, (name, _) in ident.BOARDS.items()}  # -> sys.platform
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when the thread that forked it ends
 
 
@@ -114,6 +116,7 @@ def board_env(
     env = dict(os.environ)
     env.update(
         VBOARD_BOARD=board,
+        VBOARD_PLATFORM=PLATFORMS[board],
         VBOARD_UID=uid,
         VBOARD_CAUSE=cause,
         VBOARD_RESET_EXIT=str(RESET_EXIT),
@@ -253,8 +256,8 @@ class VirtualBoard:
 
     @property
     def device_id(self) -> str:
-        """The id in the board's topics: config's device_id, else <board>-<last 6 hex of uid>."""
-        return self.config().get("device_id") or f"{self.board}-{self.uid[-6:]}"
+        """The id in the board's topics, by the firmware's own rule (firmware/ident.py)."""
+        return ident.device_id(self.board, bytes.fromhex(self.uid), self.config().get("device_id"))
 
     def topic(self, name: str) -> str:
         """<base>/<id>/<name>, e.g. topic("readings")."""

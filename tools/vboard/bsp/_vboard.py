@@ -8,9 +8,13 @@ import json
 import os
 import time
 
-PLATFORMS = {"esp32": "esp32", "picow": "rp2"}
-# The machine half of the REPL banner (MICROPY_HW_BOARD_NAME " with " MICROPY_HW_MCU_NAME).
+# What only the virtual board needs to know of each board (firmware/ident.py has the board
+# table): the machine half of the REPL banner (MICROPY_HW_BOARD_NAME " with " MICROPY_HW_MCU_NAME)
+# and the size of the filesystem partition MicroPython gives it (ESP32_GENERIC's 4 MiB flash
+# layout: a 2 MiB vfs partition; RPI_PICO_W: MICROPY_HW_FLASH_STORAGE_BYTES, 848 KiB).
 MACHINES = {"esp32": "Generic ESP32 module with ESP32", "picow": "Raspberry Pi Pico W with RP2040"}
+FS_BYTES = {"esp32": 2 * 1024 * 1024, "picow": 848 * 1024}
+FS_BLOCK = 4096  # littlefs on both: one flash erase block
 
 
 def _env(name, default=""):
@@ -19,7 +23,7 @@ def _env(name, default=""):
 
 
 BOARD = _env("VBOARD_BOARD", "esp32")
-PLATFORM = PLATFORMS[BOARD]
+PLATFORM = _env("VBOARD_PLATFORM", "esp32")  # the supervisor reads it from firmware/ident.py
 MACHINE = MACHINES[BOARD]
 UID = _env("VBOARD_UID", "a1b2c3d4e5f6")
 CAUSE = _env("VBOARD_CAUSE", "pwron")  # why this process started: pwron, reset or wdt
