@@ -9,9 +9,6 @@ class Outbox:
         self.count = 0
         self.dropped = 0
 
-    def __len__(self):
-        return self.count
-
     def push(self, payload):
         size = len(self.slots)
         if self.count == size:

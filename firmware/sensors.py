@@ -97,7 +97,6 @@ class SensorSet:
         self.keys = []
         self.values = []
         self.due = []
-        self.names = []
         self.specs = []  # the sensors kept, as validated: what Home Assistant discovery describes
         self.errors = 0  # failed reads since boot
         self._slots = []
@@ -120,7 +119,6 @@ class SensorSet:
                 self.keys.append(k)
                 self.values.append(None)
                 self.due.append(False)
-            self.names.append(slot.name)
             self.specs.append(spec)
             self._slots.append(slot)
             self._start(slot, now, True)

@@ -29,8 +29,8 @@ def test_peek_does_not_remove_until_pop():
     box = Outbox(2)
     box.push(b"a")
     assert box.peek() == b"a"
-    assert len(box) == 1
-    assert (box.pop(), len(box), box.peek()) == (b"a", 0, None)
+    assert box.count == 1
+    assert (box.pop(), box.count, box.peek()) == (b"a", 0, None)
 
 
 def test_ring_wraps_around_many_times_in_order():

@@ -90,7 +90,11 @@ def test_values_and_due_are_parallel_to_keys_before_the_first_sample(log):
         Clock(),
         make,
     )
-    assert (s.values, s.due, s.names) == ([None] * 3, [False] * 3, ["a", "room"])
+    assert (s.values, s.due, s.keys) == (
+        [None] * 3,
+        [False] * 3,
+        ["a", "room_temperature", "room_humidity"],
+    )
 
 
 def test_a_sensor_whose_keys_collide_with_an_earlier_one_is_skipped_and_logged(log):
