@@ -8,7 +8,7 @@ import machine
 from micropython import const
 
 from firmware.board import Board
-from firmware.log import log
+from firmware.log import log, reading
 from firmware.version import VERSION
 
 _IDLE_MAX_MS = const(1000)  # the loop looks at the Wi-Fi link at least this often
@@ -131,6 +131,7 @@ def _wire(board, cfg, secrets):
         encoder=encoder,
         stats=board,
         log=log,
+        echo=reading if cfg["console_readings"] else None,
     )
     node.ota_key = secrets["ota_key"]
     session.updates = node.ota_key is not None
@@ -238,15 +239,20 @@ def crashed(e):
 
 def run():
     try:
-        loop(*start())
-    except Exception as e:
-        crashed(e)
-        log(
-            "boot",
-            "unexpected error; resetting in %d s (Ctrl-C for the REPL)" % (_CRASH_RESET_MS // 1000),
-        )
-        time.sleep_ms(_CRASH_RESET_MS)
-        machine.reset()
+        try:
+            loop(*start())
+        except Exception as e:
+            crashed(e)
+            log(
+                "boot",
+                "unexpected error; resetting in %d s (Ctrl-C for the REPL)"
+                % (_CRASH_RESET_MS // 1000),
+            )
+            time.sleep_ms(_CRASH_RESET_MS)
+            machine.reset()
+    except KeyboardInterrupt:
+        # A person asking for the prompt, not an error: one line instead of a traceback.
+        log("boot", "stopped by Ctrl-C; the REPL is yours, Ctrl-D restarts the board")
 
 
 def loop(board, node, wdt):

@@ -31,6 +31,7 @@ DEFAULTS = {
     "watchdog_s": 0,
     "ha_discovery": True,
     "ha_prefix": "homeassistant",  # Home Assistant's discovery prefix (its MQTT setting)
+    "console_readings": True,  # a console line per reading: the serial console is not silent
     "sensors": [{"type": "sim", "name": "temperature"}],
 }
 
@@ -177,6 +178,7 @@ _TOP = (
     ("watchdog_s", _integer(0, 3600)),
     ("ha_discovery", _boolean),
     ("ha_prefix", _topic_level),
+    ("console_readings", _boolean),
 )
 _MQTT = (
     ("host", _optional(_text(1, 253))),

@@ -15,8 +15,9 @@ _UPDATE_SILENCE_MS = const(30000)  # a host silent this long has gone: the downl
 
 
 class Node:
-    def __init__(self, cfg, clock, wifi, session, sensors, outbox, encoder, stats, log):
+    def __init__(self, cfg, clock, wifi, session, sensors, outbox, encoder, stats, log, echo=None):
         self.clock = clock
+        self.echo = echo  # echo(msg, kept): a console line per reading (console_readings), or None
         self.wifi = wifi
         self.session = session
         self.sensors = sensors
@@ -126,9 +127,14 @@ class Node:
             self.sensors.values,
             self.sensors.due,
         )
+        echo = self.echo
         if not self.outbox.count and self._send(msg, now):
+            if echo is not None:
+                echo(msg, False)
             return
         self.outbox.push(bytes(msg))  # the encoder's buffer is reused: keep a copy
+        if echo is not None:
+            echo(msg, True)
 
     def _send(self, msg, now):
         if self.session.publish(self.topics.readings, msg, False, self.qos, now):
