@@ -14,6 +14,8 @@ PORT    ?=
 BROKER  ?=
 DEVICE  ?=
 DURATION ?=
+CSV     ?=
+PLOT    ?=
 ID      ?=
 FS      ?=
 SERIAL  ?=
@@ -29,7 +31,7 @@ SETUP   ?=
 
 opt = $(if $($(1)),$(2) $($(1)))
 
-.PHONY: help setup test test-ota test-fast test-ha lint compile sim vboard listen flash repl reset ls provision erase-config bench brokers clean get set ota browser
+.PHONY: help setup test test-ota test-fast test-ha lint compile sim vboard listen plot flash repl reset ls provision erase-config bench brokers clean get set ota browser
 
 help:
 	@echo "make sim        a broker, a virtual board and a live view of its readings (start here)"
@@ -39,7 +41,8 @@ help:
 	@echo "make test-ha    the firmware's discovery against a real Home Assistant"
 	@echo "make flash      [BOARD=esp32|picow] [PORT=...]: compile and copy the firmware to a board"
 	@echo "make repl | reset | ls | provision | erase-config    [PORT=...]"
-	@echo "make listen     [BROKER=host:port] [DEVICE=id]: watch every node's readings"
+	@echo "make listen     [BROKER=host:port] [DEVICE=id] [CSV=file [PLOT=1]]: watch every node's readings"
+	@echo "make plot       CSV=file: a PNG per device of every reading over time"
 	@echo "make ota        DEVICE=id|all [BROKER=] [FORCE=1] [TRIAL=s]: update nodes over the air"
 	@echo "make get        DEVICE=id [KEY=mqtt.port] [BROKER=]: a node's running settings"
 	@echo "make set        DEVICE=id KEY=interval_s VALUE=30 [BROKER=]: change one, kept in config.json"
@@ -116,7 +119,11 @@ vboard: setup
 		$(call opt,FS,--fs) $(call opt,SERIAL,--serial) $(call opt,HEAP,--heap) $(call opt,UMQTT,--umqtt) $(if $(SETUP),--setup)
 
 listen: $(STAMP)
-	$(PY) -m tools.listen $(call opt,BROKER,--broker) $(call opt,DEVICE,--device)
+	$(PY) -m tools.listen $(call opt,BROKER,--broker) $(call opt,DEVICE,--device) \
+		$(call opt,CSV,--csv) $(if $(PLOT),--plot)
+
+plot: $(STAMP)
+	$(PY) -m tools.plot $(if $(CSV),$(CSV),$(error make plot needs CSV=file, e.g. CSV=readings.csv))
 
 flash: $(STAMP)
 	$(PY) -m tools.flash flash $(if $(filter command line environment,$(origin BOARD)),--board $(BOARD)) $(call opt,PORT,--port)

@@ -3,6 +3,7 @@ the table, CSV rows) are tested as functions; the program itself against a real 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pty
@@ -10,10 +11,13 @@ import queue
 import re
 import select
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,19 +26,21 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tools.brokers import Broker
+from tools.csvlog import CsvLog, csv_columns, csv_row, iso, read_csv
 from tools.listen import (
-    CsvLog,
-    DeviceRow,
-    csv_columns,
-    csv_row,
     decode_payload,
-    format_age,
     format_line,
     json_record,
     parse_broker,
     parse_topic,
-    render_table,
     subscriptions,
+)
+from tools.listen_view import (
+    DeviceRow,
+    discovered_unit,
+    format_age,
+    render_screen,
+    render_table,
     update_row,
 )
 
@@ -246,42 +252,106 @@ def cells(line: str) -> list[str]:
     return line.split()
 
 
-def test_table_has_a_column_for_every_sensor_key_of_any_device() -> None:
-    header = cells(render_table(table_rows(), now=105.0)[0])
-    assert header[:6] == ["device", "status", "seq", "age", "humidity", "temperature"]
-
-
-def test_table_has_the_heartbeat_columns() -> None:
-    header = cells(render_table(table_rows(), now=105.0)[0])
-    assert header[6:12] == ["rssi", "heap", "buf", "drop", "reconn", "err"]
-
-
-def test_table_has_one_row_per_device_sorted_by_id() -> None:
-    lines = render_table(table_rows(), now=105.0)
-    assert [cells(line)[0] for line in lines[1:]] == ["esp32-1", "picow-2"]
-
-
-def test_table_row_shows_status_seq_age_values_and_heartbeat() -> None:
-    esp = cells(render_table(table_rows(), now=105.0)[1])
-    assert esp[:12] == ["esp32-1", "online", "12", "5s", "-", "21.46"] + [
-        "-58",
-        "90112",
-        "0",
-        "1",
-        "2",
-        "0",
+def test_table_header_has_the_state_columns_most_important_first() -> None:
+    header = cells(render_table(table_rows(), now=105.0, width=120)[0])
+    assert header == ["device", "status", "seq", "age", "heap", "buf", "drop", "lost", "err"] + [
+        "rssi",
+        "reconn",
     ]
 
 
+def test_table_has_a_state_line_per_device_sorted_by_id_with_its_readings_below() -> None:
+    lines = render_table(table_rows(), now=105.0, width=120)
+    assert cells(lines[1])[:4] == ["esp32-1", "online", "12", "5s"]
+    assert lines[2].strip() == "temperature 21.46"
+    assert cells(lines[3])[:2] == ["picow-2", "offline"]
+    assert lines[4].strip() == "humidity 40"
+
+
+def test_table_row_shows_the_heartbeat_with_the_heap_in_kb() -> None:
+    esp = cells(render_table(table_rows(), now=105.0, width=120)[1])
+    assert esp[4:] == ["88.0", "0", "1", "0", "0", "-58", "2"]
+
+
 def test_table_shows_a_dash_for_what_a_device_never_sent() -> None:
-    picow = cells(render_table(table_rows(), now=105.0)[2])
-    assert picow[4:12] == ["40", "-", "-", "-", "-", "-", "-", "-"]
+    picow = cells(render_table(table_rows(), now=105.0, width=120)[3])
+    assert picow[4:] == ["-", "-", "-", "0", "-", "-", "-"]
 
 
 def test_table_columns_line_up() -> None:
-    lines = render_table(table_rows(), now=105.0)
-    starts = {tuple(m.start() for m in re.finditer(r"\S+", line))[:12] for line in lines}
-    assert len(starts) == 1
+    lines = render_table(table_rows(), now=105.0, width=120)
+    state = [lines[0], lines[1], lines[3]]
+    ends = {tuple(m.end() for m in re.finditer(r"\S+", line))[2:] for line in state}
+    assert len(ends) == 1
+
+
+def busy_rows() -> dict[str, DeviceRow]:
+    rows = table_rows()
+    for key, value in (("air_pressure", 1013.25), ("air_humidity", 45.5), ("soil", 0.42)):
+        update_row(rows, "esp32-1", "readings", reading(13, **{key: value}), 101.0)
+    rows["esp32-a1b2c3d4"] = DeviceRow("esp32-a1b2c3d4", status="online")
+    detail = "interval is now 30 s; " + "x" * 150 + " the end"
+    update_row(rows, "esp32-1", "event", {"event": "interval", "ok": True, "detail": detail}, 1.0)
+    return rows
+
+
+def screen(width: int) -> list[str]:
+    return render_screen(
+        busy_rows(),
+        105.0,
+        width,
+        address="127.0.0.1:41234",
+        state="connected to 127.0.0.1:41234 at 21:40:12",
+        footer=["board console: build/sim/console.log"],
+    )
+
+
+def test_at_80_columns_no_line_is_longer_and_ctrl_c_to_quit_shows() -> None:
+    lines = screen(80)
+    assert max(len(line) for line in lines) <= 80
+    assert lines[0].endswith("Ctrl-C to quit")
+
+
+def test_columns_that_do_not_fit_go_below_the_device_with_their_names() -> None:
+    narrow = "\n".join(screen(50))
+    assert "rssi -58" in narrow and "reconn 2" in narrow
+    assert "rssi -58" not in "\n".join(screen(120))
+
+
+def test_the_legend_says_what_buf_drop_lost_err_and_heap_are() -> None:
+    text = " ".join(screen(80))
+    for short_name in ("buf:", "drop:", "lost:", "err:", "heap:", "rssi:"):
+        assert short_name in text
+    assert "gc.collect()" in text and "kB" in text and "dBm" in text
+
+
+def test_the_callers_footer_stays_on_the_screen() -> None:
+    assert screen(80)[-1] == "board console: build/sim/console.log"
+
+
+def test_an_event_is_shown_whole_over_several_lines() -> None:
+    lines = screen(80)
+    start = next(i for i, line in enumerate(lines) if "event interval" in line)
+    end = next(i for i in range(start + 1, len(lines)) if not lines[i].startswith("    "))
+    text = " ".join(line.strip() for line in lines[start:end])
+    assert "x" * 150 in text.replace(" ", "") and text.endswith("the end")
+
+
+def test_units_from_discovery_follow_the_values() -> None:
+    config = {
+        "state_topic": "sensornode/esp32-1/readings",
+        "value_template": "{{ value_json.temperature }}",
+        "unit_of_measurement": "°C",
+    }
+    assert discovered_unit(config) == ("esp32-1", "temperature", "°C")
+    rows = table_rows()
+    rows["esp32-1"].units["temperature"] = "°C"
+    assert render_table(rows, 105.0, 80)[2].strip() == "temperature 21.46 °C"
+
+
+def test_discovery_without_a_unit_or_for_another_topic_gives_none() -> None:
+    assert discovered_unit({"state_topic": "a/b/readings", "value_template": "{{x}}"}) is None
+    assert discovered_unit("online") is None
 
 
 @pytest.mark.parametrize(
@@ -313,7 +383,15 @@ def test_csv_columns_are_the_fixed_ones_then_the_sensor_keys() -> None:
 def test_csv_row_follows_the_columns_and_leaves_missing_keys_empty() -> None:
     columns = ["received", "device", "seq", "uptime_ms", "ts", "temperature", "humidity"]
     row = csv_row(columns, "d", reading(2, humidity=40), 1700000000.25)
-    assert row == ["1700000000.250", "d", "2", "2000", "", "", "40"]
+    assert row == [iso(1700000000.25), "d", "2", "2000", "", "", "40"]
+
+
+def test_csv_times_are_iso_8601_with_the_offset() -> None:
+    columns = ["received", "device", "seq", "uptime_ms", "ts"]
+    row = csv_row(columns, "d", {"seq": 1, "uptime_ms": 5, "ts": 1700000000}, 1700000000.25)
+    received, ts = datetime.fromisoformat(row[0]), datetime.fromisoformat(row[4])
+    assert received.timestamp() == 1700000000.25 and received.utcoffset() is not None
+    assert ts.timestamp() == 1700000000 and row[4].count(".") == 0
 
 
 def test_csv_log_writes_the_header_once_for_a_new_file(tmp_path: Path) -> None:
@@ -323,8 +401,8 @@ def test_csv_log_writes_the_header_once_for_a_new_file(tmp_path: Path) -> None:
     log.add("d", reading(2, temperature=20.75), 11.0)
     assert path.read_text().splitlines() == [
         "received,device,seq,uptime_ms,ts,temperature",
-        "10.000,d,1,1000,,20.5",
-        "11.000,d,2,2000,,20.75",
+        f"{iso(10.0)},d,1,1000,,20.5",
+        f"{iso(11.0)},d,2,2000,,20.75",
     ]
 
 
@@ -332,7 +410,7 @@ def test_csv_log_appends_to_an_existing_file_under_its_header(tmp_path: Path) ->
     path = tmp_path / "r.csv"
     path.write_text("received,device,seq,uptime_ms,ts,humidity,temperature\n")
     CsvLog(path).add("d", reading(1, temperature=20.5, humidity=41), 10.0)
-    assert path.read_text().splitlines()[1:] == ["10.000,d,1,1000,,41,20.5"]
+    assert path.read_text().splitlines()[1:] == [f"{iso(10.0)},d,1,1000,,41,20.5"]
 
 
 def test_csv_log_says_which_new_keys_have_no_column(
@@ -343,7 +421,19 @@ def test_csv_log_says_which_new_keys_have_no_column(
     log.add("d", reading(1, temperature=20.5), 10.0)
     log.add("d", reading(2, temperature=20.5, pressure=1013), 11.0)
     assert "no column for pressure" in capsys.readouterr().err
-    assert path.read_text().splitlines()[2] == "11.000,d,2,2000,,20.5"
+    assert path.read_text().splitlines()[2] == f"{iso(11.0)},d,2,2000,,20.5"
+
+
+def test_a_csv_reads_back_as_readings_with_their_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    log = CsvLog(path)
+    log.add("a", reading(1, temperature=20.5, note="text"), 10.0)
+    log.add("b", reading(1, temperature=None), 11.0)
+    got = list(read_csv(path))
+    assert [(r.device, r.received.timestamp(), r.values) for r in got] == [
+        ("a", 10.0, {"temperature": 20.5}),
+        ("b", 11.0, {}),
+    ]
 
 
 # --- the program against a real broker -------------------------------------------------------
@@ -542,6 +632,20 @@ def test_csv_option_appends_each_reading(
     ]
 
 
+def test_plot_option_draws_the_csv_when_the_listener_ends(
+    broker: Broker, publisher: Publisher, listeners: list[Listener], tmp_path: Path
+) -> None:
+    path = tmp_path / "readings.csv"
+    listener = start_listening(
+        listeners, broker, publisher, "p1", "--json", "--device", "p1", "--count", "3",
+        "--csv", str(path), "--plot",
+    )  # fmt: skip
+    for seq in (1, 2, 3):
+        publisher.send("sensornode/p1/readings", reading(seq, temperature=20 + seq, rh=40))
+    assert listener.wait() == 0
+    assert (tmp_path / "p1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_duration_exits_zero_when_it_is_over(broker: Broker, listeners: list[Listener]) -> None:
     listener = Listener(broker, "--duration", "0.5", "--device", "nobody")
     listeners.append(listener)
@@ -577,6 +681,7 @@ def test_lost_broker_is_said_on_stderr_and_the_listener_reconnects(
 def test_on_a_terminal_the_table_is_redrawn_in_place(broker: Broker, publisher: Publisher) -> None:
     publisher.send("sensornode/t1/status", "online", retain=True)
     controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
     proc = subprocess.Popen(
         [sys.executable, "-m", "tools.listen", "--broker", broker.address, "--device", "t1"],
         cwd=ROOT,
@@ -597,3 +702,7 @@ def test_on_a_terminal_the_table_is_redrawn_in_place(broker: Broker, publisher: 
         os.close(controller)
     assert b"\x1b[H" in screen  # cursor home: drawn over the previous table, not below it
     assert b"device" in screen and b"status" in screen
+    frame = next(f for f in screen.split(b"\x1b[H")[1:] if b"\x1b[J" in f)
+    drawn = re.split(rb"\x1b\[K|\r?\n", frame.split(b"\x1b[J")[0])
+    assert max(len(line.decode()) for line in drawn) <= 80  # characters, not bytes
+    assert b"Ctrl-C to quit" in screen and b"buf: readings waiting" in screen

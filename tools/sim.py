@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.enter_context(board)
         print(f"sim: virtual board {board.device_id} is up; its console: {LOG}", flush=True)
         listen_args = ["--broker", f"{address[0]}:{address[1]}", "--device", board.device_id]
+        listen_args += ["--note", f"the board's console: {LOG.relative_to(ROOT)}"]
         if args.duration is not None:
             listen_args += ["--duration", str(args.duration)]
         with contextlib.suppress(KeyboardInterrupt):
