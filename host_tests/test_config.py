@@ -55,6 +55,7 @@ GOOD = {
     "watchdog_s": 30,
     "ha_discovery": False,
     "ha_prefix": "ha-test",
+    "console_readings": False,
     "sensors": [
         {
             "type": "sim",

@@ -29,8 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from tools.compile import mpy_cross
-from tools.flash import NATIVE_ARCHS, BoardInfo, FlashError, bytecode_option
+from tools.compile import Unloadable, bytecode_option, mpy_cross
 from tools.listen import DEFAULT_BROKER, parse_broker
 from tools.watcher import Inbox, Watcher
 
@@ -58,19 +57,15 @@ def firmware_version(src: Path) -> str:
     return found.group(1)
 
 
-def arch_of(mpy: int) -> str:
-    arch = NATIVE_ARCHS[mpy >> 10] if mpy >> 10 < len(NATIVE_ARCHS) else "none"
-    return "x64" if arch == "none" else arch  # bytecode only: any -march makes the same file
-
-
 def build(src: Path, mpy: int) -> list[tuple[str, bytes]]:
     """(path on the board, contents) for every file of the update, compiled for `mpy`."""
     try:
-        options = bytecode_option(BoardInfo("", (), mpy, "", True), "the node")
-    except FlashError as e:
-        raise OtaError(str(e)) from None
-    arch = arch_of(mpy)
-    out = BUILD / f"{arch}-{mpy}"
+        options = bytecode_option(mpy, f"(sys.implementation._mpy {mpy})")
+    except Unloadable as e:
+        raise OtaError(f"the node runs {e}") from None
+    # The firmware is bytecode only (tools/compile.py): any -march makes the same file.
+    arch = "xtensawin"
+    out = BUILD / f"mpy-{mpy}"
     out.mkdir(parents=True, exist_ok=True)
     files: list[tuple[str, bytes]] = [
         (name, (src / name).read_bytes()) for name in ("boot.py", "main.py")
