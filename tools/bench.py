@@ -87,6 +87,10 @@ def _cpu(m: dict[str, Any], pairs: list[dict[str, Any]], cycles: int) -> dict[st
     }
 
 
+def _rounded(v: float | None) -> float | None:
+    return None if v is None else round(v, 1)
+
+
 def in_process_figures(
     rt: Runtime,
     workdir: Path,
@@ -174,6 +178,7 @@ def assemble(
             "min_heapsize_bytes": heaps[f"{kind}_mpy"]["bytes"],
             "mpy_bytes": sizes[0] if kind == "sensornode" else sizes[1],
             "detail": {
+                "console_line_alloc_bytes": _rounded(g["py"].get("console_line_alloc_bytes")),
                 "cycles": cycles,
                 "board": base,
                 "board_share_bytes": base["before_main"] + base["bsp"],

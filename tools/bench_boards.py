@@ -44,7 +44,7 @@ FEATURES: dict[str, Any] = {
 }
 FEATURES_TEXT = (
     "HA discovery, heartbeat every 60 s, median-5 filter on the sim sensor, command topic, "
-    "keepalive pings, NTP; watchdog off (unix port)"
+    "keepalive pings, NTP, a console line per reading; watchdog off (unix port)"
 )
 
 

@@ -277,6 +277,13 @@ def measure(kind, program, resident, cycles):
     mean, median = alloc_per_cycle(t, cycles)
     cpu = cpu_per_cycle(t, cycles)
     problem = t.problem(before, 2 * cycles)
+    console = None
+    if kind == "sensornode" and program.echo is not None:
+        # What the console line per reading (console_readings) costs: the same cycles without it.
+        echo, program.echo = program.echo, None
+        quiet, _ = alloc_per_cycle(t, cycles)
+        program.echo = echo
+        console = mean - quiet
     n = min(cycles, _PROFILE_MAX)
     parts = firmware_parts(program) if kind == "sensornode" else bare_parts(program)
     prof = profile(parts, n)
@@ -288,6 +295,7 @@ def measure(kind, program, resident, cycles):
             "resident_heap_bytes": resident,
             "alloc_per_cycle_bytes": mean,
             "alloc_per_cycle_median_bytes": median,
+            "console_line_alloc_bytes": console,
             "cpu": cpu,
             "as_shipped_cycle_us": sorted(shipped)[_AS_SHIPPED // 2],
             "profile": prof,

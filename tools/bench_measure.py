@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from firmware import ident
 from tools import bench_scripts as scripts
 from tools.bench_boards import (
     BARE_LOOP,
@@ -40,7 +41,7 @@ CONFIRM_RUNS = 3  # the smallest heap must pass this many runs in a row
 
 def device_of(uid: str) -> str:
     """The bare loop's device id, named as sensornode names a board without device_id."""
-    return f"esp32-{uid[-6:]}"
+    return ident.device_id("esp32", bytes.fromhex(uid))
 
 
 def bare_params(broker: tuple[str, int]) -> dict[str, Any]:

@@ -98,6 +98,9 @@ def table(res: dict[str, Any], markdown: bool = False) -> str:
     row("  qstr pools (.mpy)", None, d["qstr_pool_bytes_mpy"], bd["qstr_pool_bytes_mpy"])
     key = "alloc_per_cycle_bytes"
     row("alloc per cycle, bytes", key, sn[key], bare[key])
+    row(
+        "  of it the console line (console_readings)", None, d.get("console_line_alloc_bytes"), None
+    )
     key = "cpu_us_per_cycle"
     row("CPU per cycle, us (median, paired)", key, sn[key], bare[key])
     row("  median, each alone, us", None, d["cpu_us_alone"], bd["cpu_us_alone"])
