@@ -215,7 +215,10 @@ class WatchedSocket:
             n = n[0] << 8 | n[1] if len(n) == 2 else rest
             rest -= 2
             if n <= min(rest, _TOPIC_MAX):
-                topic = self._recv(n).decode()
+                try:
+                    topic = self._recv(n).decode()
+                except ValueError:  # not UTF-8: unnamed
+                    pass
             else:
                 self._drain(min(n, rest))
             rest -= n

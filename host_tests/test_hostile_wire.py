@@ -317,3 +317,13 @@ def test_one_poll_reads_for_one_deadline_however_many_slow_packets_come(rig: Rig
         wire.at(1500 * (i + 1), packet[-1:])
     rig.poll()
     assert rig.clock.ticks_diff(rig.clock.now, start) <= TIMEOUT_S * 1000
+
+
+def test_a_large_message_on_a_topic_that_is_not_utf8_is_read_past_unnamed(rig: Rig) -> None:
+    wire = rig.connect()
+    body = struct.pack("!H", 3) + b"\xff\xfe\xfd" + b"x" * 5000
+    wire.at(0, b"\x30" + varint(len(body)) + body + publish(CMD, b'{"cmd":"ping"}'))
+    for _ in range(3):
+        rig.poll(10)
+    assert rig.session.online and rig.session.commands == [b'{"cmd":"ping"}']
+    assert "skipped a message of 5005 bytes on ? (over the" in rig.log.text()
