@@ -9,8 +9,8 @@ reconnected while the broker was hostile is measured and bounded: no input makes
 more than a few times a minute. HOSTILE_S can be raised from the environment
 (SENSORNODE_HOSTILE_S=60) to measure the reconnect rate over a whole minute.
 
-Two more run against the real Mosquitto: a retained {"cmd": "reboot"} and a retained 40 KB
-message on the board's command topic. No boot loop, no reconnect storm, readings flow.
+Two more run against the real Mosquitto and amqtt: a retained {"cmd": "reboot"} and a retained
+40 KB message on the board's command topic. No boot loop, no reconnect storm, readings flow.
 
 The byte-level cases (every umqtt.simple version, a fake clock) are in test_hostile_wire.py.
 """
@@ -213,15 +213,17 @@ def test_the_worst_reconnect_rate_is_reported(
     assert counts[worst] <= allowed(min(60.0, HOSTILE_S))
 
 
-# -- the real Mosquitto: retained messages on the command topic ---------------------------------
+# -- real brokers: retained messages on the command topic ---------------------------------
 
 
-@pytest.mark.skipif(mosquitto_path() is None, reason="mosquitto is not installed")
-def test_retained_reboot_and_40_kb_on_mosquitto_cause_no_boot_loop_and_no_storm(
-    tmp_path: Path,
+@pytest.mark.parametrize("kind", ["mosquitto", "amqtt"])
+def test_retained_reboot_and_40_kb_cause_no_boot_loop_and_no_storm(
+    tmp_path: Path, kind: str
 ) -> None:
+    if kind == "mosquitto" and mosquitto_path() is None:
+        pytest.skip("mosquitto is not installed")
     with contextlib.ExitStack() as stack:
-        broker = stack.enter_context(Broker("mosquitto"))
+        broker = stack.enter_context(Broker(kind))
         sub = Watcher((broker.host, broker.port), ["sensornode/#"])
         stack.callback(sub.close)
         inbox = sub.inbox
