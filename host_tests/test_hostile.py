@@ -41,6 +41,7 @@ pytestmark = [
 ]
 
 HOSTILE_S = float(os.environ.get("SENSORNODE_HOSTILE_S", "12"))
+ENV_VERSIONS = "SENSORNODE_HOSTILE_UMQTT"
 WATCHDOG_S = 5  # every blocking step has a deadline of 2 s at keepalive 5: never reached
 # room for every reading of a minute's outage and the recovery (a reading every 0.5 s)
 CONFIG: dict[str, Any] = layout.merge(
@@ -74,16 +75,20 @@ KEEPS_LINK = ("qos2", "big-command", "retained-100kb", "retained-reboot", "burst
 
 
 def versions() -> list[str | None]:
-    """The default 1.3.4 (the package index's) and, where ../shared has it, the newest."""
+    """The default 1.3.4 (the package index's) and, where ../shared has it, the newest; every
+    version ../shared has with SENSORNODE_HOSTILE_UMQTT=all (about 35 s each)."""
+    wanted = layout.UMQTT_VERSIONS[1:] if os.environ.get(ENV_VERSIONS) == "all" else ("1.8.0",)
     out: list[str | None] = [None]
-    with contextlib.suppress(FileNotFoundError):
-        layout.umqtt_dir("1.8.0")
-        out.append("1.8.0")
+    for v in wanted:
+        with contextlib.suppress(FileNotFoundError):
+            layout.umqtt_dir(v)
+            out.append(v)
     return out
 
 
 def uid(version: str | None, n: int) -> str:
-    return f"0000{0 if version is None else 18:02x}e0{n:02x}"
+    minor = 0 if version is None else int(version.replace(".", ""))
+    return f"000000{minor:04x}{n:02x}"
 
 
 def seqs(payloads: list[bytes]) -> list[int]:
