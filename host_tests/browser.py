@@ -33,6 +33,10 @@ FLAGS = (
     "--disable-component-update",
     "--no-first-run",
     "--disable-dev-shm-usage",
+    # Nothing but loopback: a page's outside resources (Home Assistant's brand icons) go to a
+    # proxy that is not there, and no host name resolves.
+    "--proxy-server=127.0.0.1:9",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
     "--window-size=420,1000",  # a phone's width
 )
 START_S = 30
