@@ -259,3 +259,15 @@ def test_report_as_markdown_for_the_readme() -> None:
     text = bench_report.report({"32-bit": res}, markdown=True)
     assert "| resident heap, .mpy, net of the board | 30,720 | 5,000 |" in text
     assert "| … the virtual board's share | 17,000 |" in text
+
+
+def test_each_runtimes_live_boards_have_devices_of_their_own() -> None:
+    # The device id is the board name and the uid's last six hex digits: the tag must be there.
+    runtimes = (bench_boards.WHEEL, bench_boards.BOARD_SIZED)
+    for uid in (bench_measure.UID, bench_measure.BARE_UID, "4ec0e4c1c2c3", "f1eef1000031"):
+        tagged = [bench_live.tagged(rt, uid) for rt in runtimes]
+        assert all(len(t) == 12 and int(t, 16) >= 0 for t in tagged)
+        devices = {bench_measure.device_of(t) for t in tagged}
+        assert len(devices) == 2, (uid, tagged)
+    fleet = {bench_live.tagged(rt, f"f1eef1{i:06x}")[-6:] for rt in runtimes for i in range(50)}
+    assert len(fleet) == 100

@@ -82,6 +82,12 @@ class Seen:
         self.inbox.wait_until(ready, timeout, f"bench: {what}")
 
 
+def tagged(rt: Runtime, uid: str) -> str:
+    """uid with the runtime ("32" or "64") in the last six hex digits, which name the device:
+    each runtime's boards publish under topics of their own, so one watcher never mixes them."""
+    return uid[:8] + rt.key[:2] + uid[10:]
+
+
 def _board(rt: Runtime, fs: Path, uid: str, workdir: Path) -> VirtualBoard:
     """A supervised board on this runtime's MicroPython, its filesystem laid out already."""
     return VirtualBoard(fs=fs, board=BOARD, uid=uid, workdir=workdir, micropython=rt.micropython)
@@ -104,13 +110,13 @@ def first_reading(
             config={"interval_s": 0.1},
             boot_window=boot_window,
         )
-        uid = UID
+        uid = tagged(rt, UID)
     else:
         fs = bare_fs(
             workdir / f"{rt.key}-first-bare",
-            scripts.BARE_RUN.format(**bare_params(broker), interval_ms=100),
+            scripts.BARE_RUN.format(**bare_params(broker, tagged(rt, BARE_UID)), interval_ms=100),
         )
-        uid = BARE_UID
+        uid = tagged(rt, BARE_UID)
     board = _board(rt, fs, uid, workdir / f"{rt.key}-vb-first-{kind}")
     device = board.device_id
     seen = len(sub.of(device))
@@ -133,7 +139,7 @@ def recovery(
         (broker.host, broker.port),
         config={"interval_s": 1 / rate_hz},
     )
-    uid = f"4ec0{rt.key[:2]}c1c2c3"  # a device of its own: no earlier run's readings mix in
+    uid = tagged(rt, "4ec0e4c1c2c3")  # a device of its own: no earlier run's readings mix in
     board = _board(rt, fs, uid, workdir / f"{rt.key}-vb-recover")
     device = board.device_id
     with board:
@@ -200,7 +206,7 @@ def fleet(
     fleet_boards = [
         VirtualBoard(
             board=BOARD,
-            uid=f"f1{rt.key[:2]}{i:08x}",  # each runtime's fleet its own devices
+            uid=tagged(rt, f"f1eef1{i:06x}"),
             broker=broker,
             config=config,
             workdir=workdir / f"{rt.key}-fleet-{i}",

@@ -44,13 +44,13 @@ def device_of(uid: str) -> str:
     return ident.device_id("esp32", bytes.fromhex(uid))
 
 
-def bare_params(broker: tuple[str, int]) -> dict[str, Any]:
+def bare_params(broker: tuple[str, int], uid: str = BARE_UID) -> dict[str, Any]:
     return {
         "host": broker[0],
         "port": broker[1],
         "ssid": layout.DEFAULT_SSID,
         "password": layout.DEFAULT_PASSWORD,
-        "device": device_of(BARE_UID),
+        "device": device_of(uid),
     }
 
 
