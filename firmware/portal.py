@@ -524,7 +524,10 @@ class Portal:
             if c.fill - c.head < c.length:
                 return
             body = bytes(buf[c.head : c.head + c.length])
-            self._reply(c, self.handle(c.request[0], c.request[1], body, now))
+            data = self.handle(c.request[0], c.request[1], body, now)
+            if c.request[0] == "HEAD":  # the head alone
+                data = data[: data.find(b"\r\n\r\n") + 4]
+            self._reply(c, data)
         except HttpError as e:
             status = e.args[0]
             self._reply(c, response(status, _STATUS[status].encode()))
@@ -577,17 +580,18 @@ class Portal:
         return out
 
     def _note(self):
+        # The name as typed: repr() on a board would escape every non-ASCII letter.
         asked = self.wifi.asked
         if asked is None:
             return ""
         if self.wifi.asked_fail:
             return (
-                "Joining %r failed (%s). Check the network and its password and save again; "
+                "Joining '%s' failed (%s). Check the network and its password and save again; "
                 "this setup network stays up." % (asked, self.wifi.asked_fail)
             )
         then = " then restarts to use the new settings," if self.restart else ""
         return (
-            "Saved. The board is joining %r; once it has,%s this setup network goes away. "
+            "Saved. The board is joining '%s'; once it has,%s this setup network goes away. "
             "If the join fails, reload this page to see why." % (asked, then)
         )
 

@@ -429,3 +429,8 @@ def test_the_portal_decides_alike_on_micropython_and_cpython():
     cpython = run_check(sys.executable, "portal", script=script)
     micropython = run_check(MICROPYTHON, "portal", script=script)
     assert len(cpython) > 25 and micropython == cpython
+
+
+def test_a_head_request_gets_the_head_alone(served):
+    answer = exchange(served, b"HEAD / HTTP/1.1\r\n\r\n")
+    assert status(answer) == 200 and answer.endswith(b"\r\n\r\n") and b"<html" not in answer
