@@ -5,7 +5,6 @@
 # module when the access point comes up and drops it when it goes down.
 import errno
 import json
-import os
 import socket
 
 from micropython import const
@@ -124,33 +123,6 @@ def parse_head(head):
         raise HttpError(400) from None
 
 
-def _unquote(text):
-    # application/x-www-form-urlencoded: + is a space, %XX a byte; the bytes are UTF-8.
-    raw = text.replace(b"+", b" ")
-    if b"%" not in raw:
-        return raw.decode()
-    out = bytearray()
-    parts = raw.split(b"%")
-    out += parts[0]
-    for part in parts[1:]:
-        if len(part) < 2:
-            raise ValueError("bad escape")
-        out.append(int(part[:2], 16))
-        out += part[2:]
-    return bytes(out).decode()
-
-
-def parse_form(body):
-    # {name: value} from a form body; ValueError for a malformed one.
-    out = {}
-    for pair in body.split(b"&"):
-        if not pair:
-            continue
-        name, _, value = pair.partition(b"=")
-        out[_unquote(name)] = _unquote(value)
-    return out
-
-
 def response(status, body=b"", kind="text/html; charset=utf-8", location=None):
     head = "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n" % (
         status,
@@ -255,89 +227,6 @@ def read_json(path):
     return found if type(found) is dict else {}
 
 
-def write_json(path, doc):
-    # Atomic: a temporary file renamed over the old one (littlefs renames atomically).
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(doc, f)
-    try:
-        os.rename(tmp, path)
-    except OSError:  # FAT will not rename over an existing file
-        os.remove(path)
-        os.rename(tmp, path)
-
-
-def settings(form):
-    # The form's fields as setting paths and typed values: {path: value}; what is left empty is
-    # not changed (an empty Wi-Fi password is an open network, and is a change).
-    out = {"wifi.ssid": form.get("ssid", "").strip(), "wifi.password": form.get("password", "")}
-    host = form.get("host", "").strip()
-    if host:
-        out["mqtt.host"] = host
-        port = form.get("port", "").strip() or "1883"
-        out["mqtt.port"] = int(port) if port.isdigit() and len(port) < 7 else port
-    for field, path in (("user", "mqtt.user"), ("mqtt_password", "mqtt.password")):
-        if form.get(field, ""):
-            out[path] = form[field]
-    device = form.get("device", "").strip()
-    if device:
-        out["device_id"] = device
-    return out
-
-
-def problems(changes, check):
-    # The first setting that breaks its rule, in the console's words, or "".
-    for path in changes:
-        said = check(path, changes[path])
-        if said:
-            return said
-    return ""
-
-
-def _section(doc, key):
-    # doc[key] as a dict to change, made one if it is missing or not an object.
-    part = doc.get(key)
-    if type(part) is not dict:
-        part = doc[key] = {}
-    return part
-
-
-def merge(changes, cfg, secrets):
-    # Applies changes to the two documents in place; True when what changed takes a restart to
-    # be used (the broker, its login, the device name): the Wi-Fi network is used at once.
-    net = {"ssid": changes["wifi.ssid"], "password": changes["wifi.password"]}
-    nets = secrets.get("wifi")
-    nets = nets if type(nets) is list else []
-    secrets["wifi"] = [net] + [
-        n for n in nets if type(n) is not dict or n.get("ssid") != net["ssid"]
-    ]
-    before = json.dumps(cfg)
-    for doc, keys in ((secrets, ("user", "password")), (cfg, ("host", "port"))):
-        for key in keys:
-            if "mqtt." + key in changes:
-                _section(doc, "mqtt")[key] = changes["mqtt." + key]
-    if "device_id" in changes:
-        cfg["device_id"] = changes["device_id"]
-    return json.dumps(cfg) != before or "mqtt.user" in changes or "mqtt.password" in changes
-
-
-def _check(path, value):
-    # The boot-time rules, loaded for the one moment they are needed (about 24 KB).
-    import sys
-
-    from firmware import config
-
-    try:
-        return config.check(path, value)
-    finally:
-        del config
-        sys.modules.pop("firmware.config", None)
-        import firmware
-
-        if hasattr(firmware, "config"):
-            delattr(firmware, "config")
-
-
 # -- the server ---------------------------------------------------------------------------------
 
 
@@ -377,7 +266,7 @@ class Portal:
         http=HTTP_PORT,
         dns=DNS_PORT,
         host="0.0.0.0",
-        check=_check,
+        check=None,
     ):
         self.ip = ip  # the access point's address, which every name resolves to
         self.ip_bytes = bytes([int(x) for x in ip.split(".")])
@@ -385,7 +274,7 @@ class Portal:
         self.wifi = wifi  # the Wi-Fi manager: scan(), join_now(net), asked, asked_fail
         self.clock = clock
         self.log = log
-        self.check = check
+        self.check = check  # config.check, or None: portal_form loads config.py for each save
         self.conns = []
         self.nets = []
         self.scanned = None  # when the last scan was made
@@ -596,30 +485,26 @@ class Portal:
         )
 
     def save(self, body, now):
+        # The form's code is loaded for the moment it is needed (firmware/portal_form.py).
+        from firmware import portal_form
+        from firmware.unload import drop
+
         try:
-            form = parse_form(body)
+            said, shown, net, restart = portal_form.apply(body, self.check)
         except (ValueError, UnicodeError):
             return response(400, b"malformed form")
-        changes = settings(form)
-        said = problems(changes, self.check)
-        shown = dict(form)
-        shown.pop("password", None)
-        shown.pop("mqtt_password", None)
-        if said:
-            self.log("setup", "the page's settings were refused: %s" % said)
-            return response(400, self.render(now, said, shown))
-        cfg = read_json(CONFIG)
-        secrets = read_json(SECRETS)
-        try:
-            if merge(changes, cfg, secrets):
-                write_json(CONFIG, cfg)
-                self.restart = True
-            write_json(SECRETS, secrets)
         except OSError as e:
             said = "the settings could not be written (%s)" % why(e)
             self.log("setup", said)
-            return response(500, self.render(now, said, shown))
-        ssid = changes["wifi.ssid"]
-        self.log("setup", "the page saved network %r; joining it now" % ssid)
-        self.wifi.join_now(secrets["wifi"][0])
+            return response(500, self.render(now, said, {}))
+        finally:
+            del portal_form
+            drop("portal_form")
+        if net is None:  # refused: said says why
+            self.log("setup", "the page's settings were refused: %s" % said)
+            return response(400, self.render(now, said, shown))
+        if restart:
+            self.restart = True
+        self.log("setup", "the page saved network %r; joining it now" % net["ssid"])
+        self.wifi.join_now(net)
         return response(200, self.render(now, "", shown))

@@ -1,19 +1,10 @@
 # Provisioning: when no known network can be joined, the board opens an access point so that a
 # person can reach it, and serves the setup portal on it (firmware/portal.py). The portal's code
 # is loaded when the access point comes up and dropped when it goes down.
-import sys
-
 import network
 
 from firmware.log import why
-
-
-def _drop_module(name):
-    sys.modules.pop("firmware." + name, None)
-    import firmware
-
-    if hasattr(firmware, name):
-        delattr(firmware, name)
+from firmware.unload import drop
 
 
 class AccessPoint:
@@ -59,7 +50,7 @@ class AccessPoint:
             self.portal = Portal(ip, name, wifi, self.clock, self.log)
         except (OSError, MemoryError) as e:
             self.portal = None
-            _drop_module("portal")
+            drop("portal")
             self.log("setup", "no setup page (%s); make provision over USB instead" % why(e))
             return
         self.log("setup", "setup page at http://%s/ (port 80); every name resolves to it" % ip)
@@ -77,7 +68,7 @@ class AccessPoint:
             restart = self.portal.restart
             self.portal.close()
             self.portal = None
-            _drop_module("portal")
+            drop("portal")
         if self.ap is not None:
             self.ap.active(False)
             self.ap = None

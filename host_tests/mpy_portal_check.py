@@ -1,9 +1,9 @@
 # Runs under the real MicroPython runtime (unix port) and under CPython alike:
 #     .venv/bin/micropython host_tests/mpy_portal_check.py portal
-# Feeds firmware/portal.py's plain functions (DNS answers, request heads, form bodies, the list
-# of networks, the form's settings and their checks, the merge) the same inputs on either runtime
-# and prints one "<case>\t<result>" line per result, so that test_portal.py can hold the board
-# to what the host tests say.
+# Feeds the plain functions of firmware/portal.py and portal_form.py (DNS answers, request
+# heads, form bodies, the list of networks, the form's settings and their checks, the merge) the
+# same inputs on either runtime and prints one "<case>\t<result>" line per result, so that
+# test_portal.py can hold the board to what the host tests say.
 import json
 import sys
 
@@ -12,7 +12,7 @@ sys.path.insert(0, _here + "/..")
 if sys.implementation.name != "micropython":
     sys.path.insert(0, _here + "/stubs")  # CPython needs the stand-in micropython module
 
-from firmware import config, portal  # noqa: E402
+from firmware import config, portal, portal_form  # noqa: E402
 
 AP = bytes([192, 168, 4, 1])
 
@@ -93,18 +93,18 @@ def main():
             say("head " + case, f"HttpError {e.args[0]}")
     for case, body in sorted(FORMS.items()):
         try:
-            form = portal.parse_form(body)
+            form = portal_form.parse_form(body)
         except (ValueError, UnicodeError):
             say("form " + case, "refused")
             continue
-        changes = portal.settings(form)
+        changes = portal_form.settings(form)
         say("form " + case, json.dumps(plain(changes)))
-        said = portal.problems(changes, config.check)
+        said = portal_form.problems(changes, config.check)
         say("check " + case, said or "ok")
         if not said:
             cfg = {"mqtt": {"host": "a", "qos": 0}}
             secrets = {"wifi": [{"ssid": "home", "password": "old-pass-1"}, {"ssid": "x"}]}
-            restart = portal.merge(changes, cfg, secrets)
+            restart = portal_form.merge(changes, cfg, secrets)
             say("merge " + case, json.dumps(plain([restart, cfg, secrets])))
     say("networks", repr(portal.visible_networks(SCAN)))
     print("done\tportal")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware import config, portal
+from firmware import config, portal, portal_form
 from host_tests.portal_helpers import crowd, query, status
 from host_tests.side_by_side import MICROPYTHON, run_check
 
@@ -96,13 +96,13 @@ def test_a_bad_request_head_gets_its_status(head, status):
 
 def test_a_form_body_is_decoded():
     body = b"ssid=caf%C3%A9+net&password=a%26b%3Dc&empty="
-    assert portal.parse_form(body) == {"ssid": "café net", "password": "a&b=c", "empty": ""}
+    assert portal_form.parse_form(body) == {"ssid": "café net", "password": "a&b=c", "empty": ""}
 
 
 @pytest.mark.parametrize("body", [b"ssid=%zz", b"ssid=%4", b"ssid=%ff%fe"])
 def test_a_malformed_form_body_is_refused(body):
     with pytest.raises((ValueError, UnicodeError)):
-        portal.parse_form(body)
+        portal_form.parse_form(body)
 
 
 # -- the page -----------------------------------------------------------------------------------
@@ -135,11 +135,11 @@ def form(**fields: str) -> dict[str, str]:
 
 
 def test_an_empty_optional_field_changes_nothing():
-    assert portal.settings(form()) == {"wifi.ssid": "home", "wifi.password": "home-pass"}
+    assert portal_form.settings(form()) == {"wifi.ssid": "home", "wifi.password": "home-pass"}
 
 
 def test_the_broker_port_defaults_to_1883_and_is_a_number():
-    changes = portal.settings(form(host="10.0.0.5"))
+    changes = portal_form.settings(form(host="10.0.0.5"))
     assert (changes["mqtt.host"], changes["mqtt.port"]) == ("10.0.0.5", 1883)
 
 
@@ -154,14 +154,14 @@ def test_the_broker_port_defaults_to_1883_and_is_a_number():
     ],
 )
 def test_a_bad_field_is_named_as_the_console_names_it(fields, says):
-    assert portal.problems(portal.settings(form(**fields)), config.check).startswith(says)
+    assert portal_form.problems(portal_form.settings(form(**fields)), config.check).startswith(says)
 
 
 def test_a_new_network_goes_first_and_replaces_one_of_the_same_name():
     secrets = {
         "wifi": [{"ssid": "old", "password": ""}, {"ssid": "home", "password": "stale-pass"}]
     }
-    portal.merge(portal.settings(form()), {}, secrets)
+    portal_form.merge(portal_form.settings(form()), {}, secrets)
     assert secrets["wifi"] == [
         {"ssid": "home", "password": "home-pass"},
         {"ssid": "old", "password": ""},
@@ -171,7 +171,7 @@ def test_a_new_network_goes_first_and_replaces_one_of_the_same_name():
 def test_merging_keeps_what_the_form_does_not_touch():
     cfg = {"interval_s": 5, "mqtt": {"host": "a", "qos": 0}}
     secrets = {"mqtt": {"user": "u", "password": "p"}, "ap_password": "setup-pass"}
-    changed = portal.merge(portal.settings(form(host="b", port="1884")), cfg, secrets)
+    changed = portal_form.merge(portal_form.settings(form(host="b", port="1884")), cfg, secrets)
     assert changed and cfg == {"interval_s": 5, "mqtt": {"host": "b", "qos": 0, "port": 1884}}
     assert (
         secrets["mqtt"] == {"user": "u", "password": "p"} and secrets["ap_password"] == "setup-pass"
@@ -180,7 +180,7 @@ def test_merging_keeps_what_the_form_does_not_touch():
 
 def test_a_wifi_only_form_leaves_config_json_unchanged():
     cfg = {"mqtt": {"host": "a"}}
-    assert not portal.merge(portal.settings(form()), cfg, {})
+    assert not portal_form.merge(portal_form.settings(form()), cfg, {})
 
 
 # -- the server over real sockets ---------------------------------------------------------------
@@ -434,3 +434,8 @@ def test_the_portal_decides_alike_on_micropython_and_cpython():
 def test_a_head_request_gets_the_head_alone(served):
     answer = exchange(served, b"HEAD / HTTP/1.1\r\n\r\n")
     assert status(answer) == 200 and answer.endswith(b"\r\n\r\n") and b"<html" not in answer
+
+
+def test_the_forms_code_is_dropped_after_a_save(served):
+    post(served, b"ssid=home&password=home-pass")
+    assert "firmware.portal_form" not in sys.modules
