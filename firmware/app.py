@@ -8,7 +8,7 @@ import machine
 from micropython import const
 
 from firmware.board import Board
-from firmware.log import log, reading
+from firmware.log import log, reading_echo
 from firmware.version import VERSION
 
 _IDLE_MAX_MS = const(1000)  # the loop looks at the Wi-Fi link at least this often
@@ -131,7 +131,7 @@ def _wire(board, cfg, secrets):
         encoder=encoder,
         stats=board,
         log=log,
-        echo=reading if cfg["console_readings"] else None,
+        echo=reading_echo() if cfg["console_readings"] else None,
     )
     node.ota_key = secrets["ota_key"]
     session.updates = node.ota_key is not None

@@ -12,10 +12,15 @@ def why(e):
     return str(e) or e.__class__.__name__
 
 
-def reading(msg, kept):
-    # One line per reading (config console_readings), written from the encoder's buffer as it
-    # is: no string is built, so the line costs the loop no heap.
+def reading_echo():
+    # The console line per reading (config console_readings): echo(msg, kept) writes it straight
+    # from the encoder's buffer, building no string. sys.stdout.write is looked up once, here: a
+    # lookup per line would allocate a bound method every cycle.
     write = sys.stdout.write
-    write("reading: ")
-    write(msg)
-    write(" (kept in the outbox until the broker is back)\n" if kept else "\n")
+
+    def echo(msg, kept):
+        write("reading: ")
+        write(msg)
+        write(" (kept in the outbox until the broker is back)\n" if kept else "\n")
+
+    return echo
