@@ -396,6 +396,29 @@ class TestFlashingAnEsp32:
         assert (esp32.fs / "ca.der").read_bytes() == der
         assert restored.returncode == 0, restored.stderr
 
+    def test_no_password_in_flash_or_provision_output_the_console_or_any_mqtt_message(
+        self,
+        esp32: VirtualBoard,
+        repo: Path,
+        first_flash: subprocess.CompletedProcess[str],
+        subscriber: Watcher,
+    ) -> None:
+        """The whole run of a flashed board: make flash, make provision, the board's console
+        from power-on, every message it published (a heartbeat, the birth, readings)."""
+        mark = len(esp32.console)
+        provisioned = make(repo, "provision", PORT=port(esp32))
+        esp32.wait_for(r"^mqtt: connected to", BOOT_S, since=mark)
+        subscriber.next(esp32.topic("heartbeat"))
+        subscriber.next(esp32.topic("readings"))
+
+        said = [first_flash.stdout, first_flash.stderr, provisioned.stdout, provisioned.stderr]
+        said += esp32.console
+        messages = [m.topic.encode() + b" " + m.payload for m in subscriber.inbox.since()]
+        assert provisioned.returncode == 0 and len(messages) >= 3, (provisioned, messages)
+        for secret in SECRET_STRINGS:
+            assert not [line for line in said if secret in line], secret
+            assert not [m for m in messages if secret.encode() in m], secret
+
     def test_provision_with_new_wifi_secrets_moves_the_board_to_that_network(
         self, esp32: VirtualBoard, repo: Path, first_flash: subprocess.CompletedProcess[str]
     ) -> None:

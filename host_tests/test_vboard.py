@@ -53,6 +53,7 @@ def run_board(
     files: dict[str, str] | None = None,
     supervisor_port: int | None = None,
     events: str = "{}",
+    ussl: bool = True,
 ) -> subprocess.CompletedProcess[str]:
     """Runs main.py (and `files`) on a bare board filesystem through the launcher."""
     fs = tmp_path / "fs"
@@ -72,6 +73,7 @@ def run_board(
         cause=cause,
         supervisor_port=supervisor_port,
         events=events,
+        ussl=ussl,
     )
     return subprocess.run(
         [str(MICROPYTHON), str(LAUNCHER)],
@@ -109,12 +111,23 @@ def test_board_path_is_bsp_then_fs_then_frozen_then_lib_and_cwd_is_the_fs(tmp_pa
     fs = str(tmp_path / "fs")
     assert ast.literal_eval(lines[0]) == [
         str(LAUNCHER.parent),
+        str(LAUNCHER.parent / "mpy122"),  # ussl: the index's umqtt.simple is 1.22's 1.3.4
         fs,
         ".frozen",
         str(layout.UMQTT_DIR),
         fs + "/lib",
     ]
     assert lines[1] == fs
+
+
+def test_a_board_with_umqtt_1_3_4_has_ussl_as_micropython_1_22_has(tmp_path: Path) -> None:
+    lines = says(tmp_path, "import ussl, ssl\nprint(ussl.wrap_socket is ssl.wrap_socket)\n")
+    assert lines == ["True"]
+
+
+def test_a_board_with_a_newer_umqtt_has_no_ussl(tmp_path: Path) -> None:
+    out = run_board(tmp_path, "import ussl\n", ussl=False)
+    assert "ImportError: no module named 'ussl'" in out.stdout + out.stderr
 
 
 def test_umqtt_is_frozen_on_the_esp32(tmp_path: Path) -> None:
