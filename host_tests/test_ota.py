@@ -340,3 +340,22 @@ def test_a_power_cut_at_any_step_of_switch_trial_or_rollback_leaves_old_or_new(
         assert outcomes[-1] == "new" and "old" in outcomes
     else:
         assert set(outcomes) == {"old"}
+
+
+# -- the node's side of the command -------------------------------------------------------------
+
+
+def test_a_node_without_an_ota_key_refuses_every_update(umqtt, clock, log) -> None:
+    from test_node import command, make_node, run, sent
+
+    node = make_node(umqtt, clock, log)
+    run(node, clock, 100)
+    command(umqtt, b'{"cmd": "update", "value": 500, "id": "u1"}')
+    run(node, clock, 100)
+    assert sent(umqtt, "event")[-1] == {
+        "event": "update",
+        "ok": False,
+        "detail": "updates are off: secrets.json has no ota_key",
+        "id": "u1",
+    }
+    assert node.update is None and not [p for p in umqtt.broker.published if "/ota" in str(p[0])]
