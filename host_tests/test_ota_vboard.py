@@ -147,9 +147,12 @@ def rolled_back(
     with make_board(tmp, broker, uid) as board:
         board.wait_for(r"^mqtt: connected to", BOOT_S)
         before = firmware_files(board.fs)
+        mark = len(board.console)
         result = update(broker, board, source(tmp, "0.2.0", bug), trial_s=trial_s, timeout_s=90)
-        assert result.state == "failed"
-        board.wait_for(r"^boot: sensornode 0\.1\.0 on esp32", BOOT_S)
+        assert result.state == "failed", "\n".join(board.console[mark:])
+        restored = board.wait_for(r"^update: previous firmware restored", BOOT_S, since=mark)
+        assert restored
+        board.wait_for(r"^boot: sensornode 0\.1\.0 on esp32", BOOT_S, since=mark)
         assert firmware_files(board.fs) == before  # the old firmware, byte for byte
         assert not (board.fs / "ota" / "state").exists()
         return result.detail, board

