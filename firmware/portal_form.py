@@ -2,7 +2,6 @@
 # fields as settings, checked by the rules config.json and secrets.json are held to at boot,
 # merged into what the two files hold and written atomically.
 import json
-import os
 
 from firmware.portal import CONFIG, SECRETS, read_json
 
@@ -68,15 +67,11 @@ def parse_form(body):
 
 
 def write_json(path, doc):
-    # Atomic: a temporary file renamed over the old one (littlefs renames atomically).
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(doc, f)
-    try:
-        os.rename(tmp, path)
-    except OSError:  # FAT will not rename over an existing file
-        os.remove(path)
-        os.rename(tmp, path)
+    # Atomic (firmware/atomic.py, as config.json's settings are written): a power cut leaves
+    # the old file or the new one.
+    from firmware import atomic
+
+    atomic.write_json(path, doc)
 
 
 def settings(form):
