@@ -300,12 +300,6 @@ CORE = [
 ]
 
 
-@pytest.mark.parametrize("scenario", CORE)
-@pytest.mark.parametrize("version", layout.UMQTT_VERSIONS)
-def test_core_scenario_on_umqtt_version(core: Outcomes, version: str, scenario: str) -> None:
-    core.assert_ok(version, scenario)
-
-
 # -- TLS --------------------------------------------------------------------------------------
 
 
@@ -439,7 +433,15 @@ TLS = [
 ]
 
 
-@pytest.mark.parametrize("scenario", TLS)
+# -- what each version did --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("experiment", "scenario"), [("core", s) for s in CORE] + [("tls", s) for s in TLS]
+)
 @pytest.mark.parametrize("version", layout.UMQTT_VERSIONS)
-def test_tls_scenario_on_umqtt_version(tls: Outcomes, version: str, scenario: str) -> None:
-    tls.assert_ok(version, scenario)
+def test_scenario_on_umqtt_version(
+    request: pytest.FixtureRequest, experiment: str, version: str, scenario: str
+) -> None:
+    outcomes: Outcomes = request.getfixturevalue(experiment)
+    outcomes.assert_ok(version, scenario)
