@@ -22,7 +22,7 @@ from firmware.topics import Topics
 from firmware.transport import IN_MAX, Transport
 from host_tests.conftest import FakeClock, Log
 from host_tests.hostile_broker import publish_packet, varint
-from host_tests.test_umqtt_versions import Recorder, load_umqtt, needs_shared, packets
+from host_tests.test_umqtt_versions import Recorder, load_umqtt, packets
 from tools.vboard.layout import UMQTT_VERSIONS
 
 T = Topics("sensornode", "esp32-a1b2c3")
@@ -166,7 +166,6 @@ class Rig:
 
 @pytest.fixture(params=UMQTT_VERSIONS)
 def rig(request: pytest.FixtureRequest, log: Log, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
-    needs_shared(request.param)
     yield Rig(load_umqtt(request.param, monkeypatch, Recorder()), FakeClock(), log)
 
 
