@@ -171,7 +171,7 @@ GAP = "  "
 
 def title_line(address: str, state: str, devices: int, width: int) -> str:
     """The first line; "Ctrl-C to quit" stays visible however narrow the terminal."""
-    left = f"sensornode listen  {address}  {state}  {devices} device(s)"
+    left = f"listen {address}  {state}  {devices} device{'' if devices == 1 else 's'}"
     room = max(0, width - len(QUIT) - 2)
     if len(left) > room:
         left = left[: max(0, room - 1)] + "…"
