@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from tools.compile import Unloadable, bytecode_option, mpy_cross
+from tools.compile import ARCHS, Unloadable, bytecode_option, mpy_cross
 from tools.listen import DEFAULT_BROKER, parse_broker
 from tools.watcher import Inbox, Watcher
 
@@ -64,7 +64,7 @@ def build(src: Path, mpy: int) -> list[tuple[str, bytes]]:
     except Unloadable as e:
         raise OtaError(f"the node runs {e}") from None
     # The firmware is bytecode only (tools/compile.py): any -march makes the same file.
-    arch = "xtensawin"
+    arch = ARCHS["esp32"]
     files: list[tuple[str, bytes]] = [
         (name, (src / name).read_bytes()) for name in ("boot.py", "main.py")
     ]
