@@ -349,6 +349,15 @@ def test_units_from_discovery_follow_the_values() -> None:
     assert render_table(rows, 105.0, 80)[2].strip() == "temperature 21.46 °C"
 
 
+def test_units_come_from_the_abbreviated_discovery_the_firmware_sends() -> None:
+    config = {
+        "stat_t": "sensornode/esp32-1/readings",
+        "val_tpl": "{{ value_json['air_pressure'] if 'air_pressure' in value_json else '' }}",
+        "unit_of_meas": "hPa",
+    }
+    assert discovered_unit(config) == ("esp32-1", "air_pressure", "hPa")
+
+
 def test_discovery_without_a_unit_or_for_another_topic_gives_none() -> None:
     assert discovered_unit({"state_topic": "a/b/readings", "value_template": "{{x}}"}) is None
     assert discovered_unit("online") is None

@@ -7,6 +7,7 @@ for the short column names.
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -100,24 +101,25 @@ def update_row(
     return row
 
 
+TEMPLATE_KEY = re.compile(r"value_json(?:\.(\w+)|\['([^']+)'\])")
+
+
 def discovered_unit(payload: Any) -> tuple[str, str, str] | None:
     """(device, key, unit) from a Home Assistant discovery config that names a unit, else None.
-    The device and key come from its state topic (<base>/<id>/readings) and value template."""
+    The device and key come from its state topic (<base>/<id>/readings) and value template;
+    keys in full or abbreviated (unit_of_meas, stat_t, val_tpl), as firmware/ha.py sends them."""
     if not isinstance(payload, dict):
         return None
-    unit, state, template = (
-        payload.get("unit_of_measurement"),
-        payload.get("state_topic"),
-        payload.get("value_template"),
-    )
+    unit = payload.get("unit_of_measurement", payload.get("unit_of_meas"))
+    state = payload.get("state_topic", payload.get("stat_t"))
+    template = payload.get("value_template", payload.get("val_tpl"))
     if not (isinstance(unit, str) and isinstance(state, str) and isinstance(template, str)):
         return None
     parts = state.split("/")
-    head, _, rest = template.partition("value_json.")
-    key = rest.split("}")[0].strip()
-    if len(parts) < 3 or parts[-1] != "readings" or not head or not key:
+    found = TEMPLATE_KEY.search(template)
+    if len(parts) < 3 or parts[-1] != "readings" or not found:
         return None
-    return parts[-2], key, unit
+    return parts[-2], found.group(1) or found.group(2), unit
 
 
 def format_value(value: Any) -> str:
