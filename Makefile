@@ -85,20 +85,20 @@ browser:
 	    || echo "chromium not installed: the browser tests (setup page, HA device page) are skipped"; }
 
 test: setup
-	$(PY) -m pytest host_tests -m "not fleet"
+	$(PY) -m pytest host_tests --ignore=host_tests/ha -m "not fleet"
 
 # Updates over the air, the heavy part: an update cut by power at 20 points (a few minutes).
 test-ota: setup
-	$(PY) -m pytest host_tests -m fleet
+	$(PY) -m pytest host_tests --ignore=host_tests/ha -m fleet
 
 # The host tests that start no process (no broker, board, MicroPython or compiler): seconds.
 test-fast: $(STAMP)
-	$(PY) -m pytest host_tests -m "not slow"
+	$(PY) -m pytest host_tests --ignore=host_tests/ha -m "not slow"
 
-# A real Home Assistant (pinned, in build/ha/venv) against a virtual board: see ha_tests/.
+# A real Home Assistant (pinned, in build/ha/venv) against a virtual board: see host_tests/ha/.
 test-ha: setup
 	$(PY) -m tools.ha_install
-	$(PY) -m pytest ha_tests -s -p no:cacheprovider
+	$(PY) -m pytest host_tests/ha -s -p no:cacheprovider
 
 lint: $(STAMP) $(STUBS) $(UMQTT)
 	$(VENV)/bin/ruff check .

@@ -22,7 +22,7 @@ from pathlib import Path
 
 HA_VERSION = "2024.3.3"
 DEFAULT_DIR = Path("build/ha")
-LOCK = Path(__file__).resolve().parent.parent / "ha_tests" / "requirements-ha.txt"
+LOCK = Path(__file__).resolve().parent.parent / "host_tests" / "ha" / "requirements-ha.txt"
 # Pins HA's constraints leave open, or needs its manifests do not name.
 FIXES = (
     "josepy<2",  # acme, under hass-nabucasa, uses josepy.ComparableX509, gone in josepy 2

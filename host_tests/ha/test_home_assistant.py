@@ -24,7 +24,7 @@ from tools.homeassistant import HomeAssistant
 from tools.vboard import VirtualBoard
 from tools.watcher import Watcher
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PREFIX = "ha-test"  # not HA's default: proves ha_prefix and HA's discovery prefix meet
 UID = "c0ffee5e0a01"
 DEVICE = "esp32-5e0a01"
