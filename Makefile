@@ -20,6 +20,9 @@ ID      ?=
 FS      ?=
 SERIAL  ?=
 HEAP    ?=
+# make test runs its test files in this many processes: the virtual boards mostly wait, so
+# three keep a 2-core machine busy without starving a board's timing.
+JOBS    ?= 3
 KEY     ?=
 SECRETS ?=
 FORCE   ?=
@@ -85,7 +88,7 @@ browser:
 	    || echo "chromium not installed: the browser tests (setup page, HA device page) are skipped"; }
 
 test: setup
-	$(PY) -m pytest host_tests --ignore=host_tests/ha -m "not fleet"
+	$(PY) -m pytest host_tests --ignore=host_tests/ha -m "not fleet" -n $(JOBS) --dist loadfile
 
 # Updates over the air, the heavy part: an update cut by power at 20 points (a few minutes).
 test-ota: setup

@@ -180,8 +180,9 @@ def run(args: argparse.Namespace) -> int:
     said = ""
 
     def say(state: str) -> None:
-        # Said once, not at every retry. On a terminal the table's title line shows it in a word
-        # (a line on the same terminal would be wiped by the next redraw).
+        # Called on the watcher's thread with every new state; said once, not at every retry.
+        # On a terminal the table's title line shows it in a word (a line on the same terminal
+        # would be wiped by the next redraw).
         nonlocal said
         text = state_text(state, address)
         if text == said:
@@ -201,6 +202,7 @@ def run(args: argparse.Namespace) -> int:
         inbox,
         client_id=f"sensornode-listen-{os.getpid()}-{os.urandom(2).hex()}",
         wait_s=None,
+        on_state=say,
     )
     cursor = 0
     try:
@@ -213,8 +215,6 @@ def run(args: argparse.Namespace) -> int:
                 next_draw = now + REDRAW_S
             timeout = REDRAW_S if deadline is None else max(0.0, min(REDRAW_S, deadline - now))
             cursor, messages = inbox.wait_new(cursor, timeout)
-            if watcher.state != "connecting":
-                say(watcher.state)
             for msg in messages:
                 payload = decode_payload(msg.payload)
                 unit = discovered_unit(payload) if msg.topic.startswith("homeassistant/") else None

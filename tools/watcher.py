@@ -145,8 +145,11 @@ class Watcher:
         reconnect_s: int = 1,
         login: tuple[str, str] | None = None,
         ca: str | None = None,
+        on_state: Callable[[str], None] | None = None,
     ) -> None:
-        """login: (user, password); ca: a CA file to verify a TLS broker with (TLS if given)."""
+        """login: (user, password); ca: a CA file to verify a TLS broker with (TLS if given);
+        on_state: called with every new state, on paho's thread (polling `state` can miss a
+        short one: "lost" turns into "unreachable" as soon as the first reconnect fails)."""
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 
@@ -154,6 +157,7 @@ class Watcher:
         self.topics = [topics] if isinstance(topics, str) else list(topics)
         self.inbox = inbox if inbox is not None else Inbox()
         self.state = "connecting"
+        self.on_state = on_state
         self.subscribed_at: list[float] = []  # time.monotonic() of every SUBACK
         client_id = client_id or f"watcher-{os.getpid()}-{os.urandom(2).hex()}"
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
@@ -189,6 +193,8 @@ class Watcher:
 
     def _set_state(self, state: str) -> None:
         self.state = state
+        if self.on_state is not None:
+            self.on_state(state)
         self.inbox.poke()
 
     def _on_connect(self, client: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
