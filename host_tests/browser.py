@@ -21,8 +21,9 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 from typing import Any
+
+from tools.started import Started
 
 CANDIDATES = ("chromium", "chromium-browser")
 FLAGS = (
@@ -55,7 +56,7 @@ class BrowserError(Exception):
     pass
 
 
-class Browser:
+class Browser(Started):
     def __init__(self, executable: str | None = None) -> None:
         exe = executable or chromium()
         if exe is None:
@@ -67,18 +68,6 @@ class Browser:
         self._proc: subprocess.Popen[bytes] | None = None
         self._ws: Any = None
         self._ids = itertools.count(1)
-
-    def __enter__(self) -> Browser:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         profile = Path(self._dir.name)

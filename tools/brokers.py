@@ -33,7 +33,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
+
+from tools.started import Started
 
 HOST = "127.0.0.1"
 KINDS = ("auto", "mosquitto", "amqtt")
@@ -197,7 +198,7 @@ def connack(host: str, port: int, timeout: float = 1.0, *, tls: bool = False) ->
         return None
 
 
-class Broker:
+class Broker(Started):
     """One MQTT broker process on 127.0.0.1; a context manager that stops it on exit."""
 
     def __init__(
@@ -224,18 +225,6 @@ class Broker:
 
     def __repr__(self) -> str:
         return f"Broker({self.kind!r}, port={self.port}, running={self.running})"
-
-    def __enter__(self) -> Broker:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def address(self) -> str:

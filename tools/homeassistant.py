@@ -30,12 +30,12 @@ import time
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from websockets.sync.client import connect
 
 from tools.brokers import HOST, free_port
+from tools.started import Started
 
 START_TIMEOUT_S = 180.0  # a cold start compiles the frontend's translations and the recorder's DB
 STOP_TIMEOUT_S = 30.0
@@ -160,7 +160,7 @@ def lay_out(config: Path, port: int, broker: tuple[str, int], prefix: str) -> st
     return access_token(refresh_id, jwt_key, int(now.timestamp()))
 
 
-class HomeAssistant:
+class HomeAssistant(Started):
     def __init__(
         self,
         hass: Path,
@@ -180,17 +180,7 @@ class HomeAssistant:
         self._proc: subprocess.Popen[bytes] | None = None
         self.started_in_s = 0.0
 
-    def __enter__(self) -> HomeAssistant:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def release(self) -> None:
         if self._tmp is not None:
             self._tmp.cleanup()
 

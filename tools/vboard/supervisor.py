@@ -35,10 +35,10 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any
 
 from firmware import ident
+from tools.started import Started
 from tools.vboard import layout
 from tools.vboard.serialport import SerialPort
 from tools.vboard.switches import Switches, check_air
@@ -144,7 +144,7 @@ def free_port(kind: socket.SocketKind) -> int:
         return s.getsockname()[1]
 
 
-class VirtualBoard:
+class VirtualBoard(Started):
     def __init__(
         self,
         fs: Path | None = None,
@@ -399,17 +399,7 @@ class VirtualBoard:
         self._close_stdin()
         _running.discard(self)
 
-    def __enter__(self) -> VirtualBoard:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def release(self) -> None:
         if self._tmp is not None:
             self._tmp.cleanup()
 
