@@ -8,7 +8,7 @@ import machine
 from micropython import const
 
 from firmware.board import Board
-from firmware.log import log, reading_echo
+from firmware.log import end_line, log, reading_echo
 from firmware.version import VERSION
 
 _IDLE_MAX_MS = const(1000)  # the loop looks at the Wi-Fi link at least this often
@@ -252,6 +252,7 @@ def run():
             machine.reset()
     except KeyboardInterrupt:
         # A person asking for the prompt, not an error: one line instead of a traceback.
+        end_line()
         log("boot", "stopped by Ctrl-C; the REPL is yours, Ctrl-D restarts the board")
 
 

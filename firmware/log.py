@@ -12,6 +12,17 @@ def why(e):
     return str(e) or e.__class__.__name__
 
 
+# 1 while a reading's console line is half written: a Ctrl-C can land between its pieces.
+_open = bytearray(1)
+
+
+def end_line():
+    # Finishes a reading's line that a Ctrl-C cut short, so the next message starts a line.
+    if _open[0]:
+        _open[0] = 0
+        sys.stdout.write("\n")
+
+
 def reading_echo():
     # The console line per reading (config console_readings): echo(msg, kept) writes it straight
     # from the encoder's buffer, building no string. sys.stdout.write is looked up once, here: a
@@ -19,8 +30,10 @@ def reading_echo():
     write = sys.stdout.write
 
     def echo(msg, kept):
+        _open[0] = 1
         write("reading: ")
         write(msg)
         write(" (kept in the outbox until the broker is back)\n" if kept else "\n")
+        _open[0] = 0
 
     return echo
