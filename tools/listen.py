@@ -69,6 +69,25 @@ def parse_broker(text: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
+def add_broker_options(parser: argparse.ArgumentParser) -> None:
+    """--broker and --base, as every tool that talks to nodes takes them."""
+    parser.add_argument("--broker", default=DEFAULT_BROKER, help="host:port (default %(default)s)")
+    parser.add_argument("--base", default="sensornode", help="base topic (default %(default)s)")
+
+
+def broker_option(parser: argparse.ArgumentParser, text: str) -> tuple[str, int]:
+    """The parsed --broker, or the parser's usage error naming the bad part."""
+    try:
+        return parse_broker(text)
+    except ValueError as e:
+        parser.error(str(e))
+
+
+def is_device_id(text: str) -> bool:
+    """A single topic level: something, without / + or #."""
+    return bool(text) and not set(text) & set("/+#")
+
+
 def subscriptions(base: str, device: str | None = None) -> list[str]:
     """The topic filters to subscribe to: every device, or just `device`."""
     who = device if device else "+"
@@ -267,11 +286,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m tools.listen",
         description="Show what sensornode devices publish: a live table, lines, JSON or CSV.",
     )
-    parser.add_argument(
-        "--broker", default=DEFAULT_BROKER, help="host:port of the broker (default %(default)s)"
-    )
+    add_broker_options(parser)
     parser.add_argument("--device", default=None, help="only this device id (default: all)")
-    parser.add_argument("--base", default="sensornode", help="base topic (default %(default)s)")
     parser.add_argument("--json", action="store_true", help="one JSON object per message")
     parser.add_argument(
         "--csv", metavar="FILE", help="append every reading to this CSV file (ISO 8601 times)"
@@ -285,17 +301,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, metavar="S", help="exit 0 after S seconds")
     parser.add_argument("--count", type=int, metavar="N", help="exit 0 after N readings")
     args = parser.parse_args(argv)
-    try:
-        parse_broker(args.broker)
-    except ValueError as exc:
-        parser.error(str(exc))
+    broker_option(parser, args.broker)
     if args.count is not None and args.count < 1:
         parser.error("--count must be 1 or more")
     args.csv = args.csv or None  # `--csv ""` (an unset make variable) means none
     if args.plot and args.csv is None:
         parser.error("--plot plots the CSV file: give --csv FILE (make listen CSV=file PLOT=1)")
     args.device = args.device or None  # `--device ""` (an unset make variable) means all
-    if args.device is not None and set(args.device) & set("/+#"):
+    if args.device is not None and not is_device_id(args.device):
         parser.error(f"--device {args.device!r} must be a device id, without / + or #")
     # A SIGTERM (e.g. from `timeout`) ends the listener as cleanly as Ctrl-C.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

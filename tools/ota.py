@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tools.compile import ARCHS, Unloadable, bytecode_option, mpy_cross
-from tools.listen import DEFAULT_BROKER, parse_broker
+from tools.listen import add_broker_options, broker_option, is_device_id
 from tools.watcher import Inbox, Watcher
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -394,19 +394,15 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m tools.ota", description=(__doc__ or "").split("\n")[0]
     )
     parser.add_argument("device", help="a device id, e.g. esp32-a1b2c3, or all")
-    parser.add_argument("--broker", default=DEFAULT_BROKER, help="host:port (default %(default)s)")
-    parser.add_argument("--base", default="sensornode", help="base topic (default %(default)s)")
+    add_broker_options(parser)
     parser.add_argument("--secrets", type=Path, default=ROOT / "secrets.json")
     parser.add_argument("--src", type=Path, default=ROOT, help="the tree to build (default: this)")
     parser.add_argument("--force", action="store_true", help="install even an older version")
     parser.add_argument("--trial", type=int, default=DEFAULT_TRIAL_S, metavar="S")
     parser.add_argument("--timeout", type=float, default=UPDATE_S, metavar="S")
     args = parser.parse_args(argv)
-    try:
-        broker = parse_broker(args.broker)
-    except ValueError as e:
-        parser.error(str(e))
-    if not args.device or set(args.device) & set("/+#"):
+    broker = broker_option(parser, args.broker)
+    if not is_device_id(args.device):
         parser.error("DEVICE must be a device id or all")
     if not 5 <= args.trial <= 3600:
         parser.error("--trial must be 5 to 3600 seconds")

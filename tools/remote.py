@@ -17,7 +17,7 @@ import os
 import sys
 from typing import Any
 
-from tools.listen import DEFAULT_BROKER, parse_broker
+from tools.listen import add_broker_options, broker_option, is_device_id
 from tools.watcher import Watcher
 
 ANSWER_S = 10.0
@@ -81,19 +81,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("device", help="the node's device id, e.g. esp32-a1b2c3")
     parser.add_argument("key", nargs="?", help="a config.json key, dotted: mqtt.port")
     parser.add_argument("value", nargs="?", help="the new value, as JSON (or plain text)")
-    parser.add_argument("--broker", default=DEFAULT_BROKER, help="host:port (default %(default)s)")
-    parser.add_argument("--base", default="sensornode", help="base topic (default %(default)s)")
+    add_broker_options(parser)
     parser.add_argument("--timeout", type=float, default=ANSWER_S, help="seconds to wait")
     args = parser.parse_args(argv)
-    try:
-        broker = parse_broker(args.broker)
-    except ValueError as e:
-        parser.error(str(e))
+    broker = broker_option(parser, args.broker)
     if args.action == "set" and (args.key is None or args.value is None):
         parser.error("set needs KEY and VALUE, e.g. set esp32-a1b2c3 interval_s 30")
     if args.action == "get" and args.value is not None:
         parser.error("get takes at most a KEY")
-    if not args.device or set(args.device) & set("/+#"):
+    if not is_device_id(args.device):
         parser.error(f"DEVICE {args.device!r} must be a device id, without / + or #")
     req = f"remote-{os.getpid()}-{os.urandom(2).hex()}"
     value = parse_value(args.value) if args.value is not None else None
