@@ -27,8 +27,16 @@ def _finish_update():
             delattr(firmware, name)
 
 
-_finish_update()
-del _finish_update  # runs once; main.py shares these globals
+try:
+    import os
+
+    os.stat("ota")  # otaboot.DIR: without it no update was ever offered and none is to finish
+    _has_updates = True
+except OSError:
+    _has_updates = False
+if _has_updates:
+    _finish_update()
+del _finish_update, _has_updates  # runs once; main.py shares these globals
 UPDATE_CHECKED = True
 SAFE_MODE = False
 WINDOW_MS = 1500
@@ -62,5 +70,7 @@ try:
         time.sleep_ms(_LOOK_MS)
 except KeyboardInterrupt:
     SAFE_MODE = True
+# main.py runs in these globals: the window's function would stay on the heap for good.
+del _button_held
 if SAFE_MODE:
     print("boot: safe mode: main.py will not run; the REPL is yours")

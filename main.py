@@ -3,15 +3,25 @@
 # rolled back by the next boot (firmware/otaboot.py).
 if not globals().get("SAFE_MODE"):
     try:
-        from firmware import otaboot
+        import os
 
-        if not globals().get("UPDATE_CHECKED"):  # boot.py failed before its check
-            otaboot.boot(otaboot.say, "reset")
-        otaboot.arm()
-        del otaboot
-        from firmware.unload import drop
+        try:
+            # No ota folder (otaboot.DIR): no update was ever offered, so there is nothing to
+            # arm, and the update code stays unloaded (its names would stay interned for good).
+            os.stat("ota")
+            updates = True
+        except OSError:
+            updates = False
+        if updates:
+            from firmware import otaboot
 
-        drop("otaboot", "atomic")  # app.py loads it again when the loop needs it
+            if not globals().get("UPDATE_CHECKED"):  # boot.py failed before its check
+                otaboot.boot(otaboot.say, "reset")
+            otaboot.arm()
+            del otaboot
+            from firmware.unload import drop
+
+            drop("otaboot", "atomic")  # app.py loads it again when the loop needs it
         import firmware.app
     except Exception as e:
         import sys
