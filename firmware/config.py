@@ -6,7 +6,10 @@ import json
 from firmware import atomic
 from firmware.log import why
 from firmware.payload import READING_MAX, reading_bound
-from firmware.sensors import sensor_keys
+from firmware.sensor_setup import sensor_keys
+from firmware.unload import drop
+
+drop("sensor_setup")  # sensor_keys holds what it needs; the rest need not outlive the validation
 
 # Every key the firmware understands, with its default. docs/config.md explains each one.
 DEFAULTS = {

@@ -102,7 +102,10 @@ def _put(doc, key, value):
 
 def reading_configs(device, specs, interval_s):
     # Yields (topic, config dict) for every reading key, one at a time.
-    from firmware.sensors import keys_for
+    from firmware.sensor_setup import keys_for
+    from firmware.unload import drop
+
+    drop("sensor_setup")  # keys_for holds what it needs until the announcing is over
 
     readings = device.topics.readings.decode()
     for spec in specs:

@@ -9,7 +9,7 @@ import sys
 _here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
 sys.path.insert(0, _here + "/..")
 
-from firmware.filters import MovingMedian  # noqa: E402
+from firmware.filter_median import MovingMedian  # noqa: E402
 from firmware.sensor_sim import SimSensor  # noqa: E402
 from firmware.sensors import SensorSet  # noqa: E402
 

@@ -18,7 +18,7 @@ from side_by_side import MICROPYTHON, run_check
 from firmware import config
 from firmware.config import DEFAULTS, SENSOR_TYPES
 from firmware.payload import ReadingEncoder
-from firmware.sensors import keys_for
+from firmware.sensor_setup import keys_for
 
 HOST = {"mqtt": {"host": "broker.local"}}  # the smallest config with nothing to complain about
 

@@ -17,8 +17,8 @@ from firmware.sensor_bme280 import BME280
 from firmware.sensor_dht import DHT
 from firmware.sensor_ds18b20 import DS18B20
 from firmware.sensor_mcu import McuTemperature
+from firmware.sensor_setup import keys_for
 from firmware.sensor_sim import SimSensor
-from firmware.sensors import keys_for
 
 
 def spec(**fields):

@@ -4,7 +4,10 @@ import pytest
 from conftest import TICKS_PERIOD as PERIOD
 from conftest import FakeClock
 
-from firmware.filters import ChangeGate, Ema, MovingMedian, make_filter
+from firmware.filter_ema import Ema
+from firmware.filter_median import MovingMedian
+from firmware.filters import ChangeGate
+from firmware.sensor_setup import make_filter
 
 ticks_diff = FakeClock().ticks_diff  # time.ticks_diff, wrap-around at 2**30 included
 

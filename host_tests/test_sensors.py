@@ -12,8 +12,9 @@ from conftest import Clock
 from conftest import validated_sensors as specs
 
 from firmware import config
+from firmware.sensor_setup import describe, driver_for, keys_for
 from firmware.sensor_sim import SimSensor
-from firmware.sensors import RETRY_MS, SensorSet, describe, driver_for, keys_for
+from firmware.sensors import RETRY_MS, SensorSet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
@@ -548,3 +549,30 @@ def test_micropython_ds18b20_driver_pipelines_its_conversions(mpy_check):
 
 def test_micropython_ds18b20_driver_refuses_a_rom_that_is_not_hex(mpy_check):
     assert mpy_check["ds18b20_bad_rom"] == "rom '28ff641e0f0000zz' is not 16 hex digits"
+
+
+# --- what stays on the heap -------------------------------------------------------------------
+
+
+def test_the_setup_code_leaves_once_the_set_is_built(log):
+    SensorSet(specs({"type": "sim", "name": "t"}), log, Clock())
+    assert "firmware.sensor_setup" not in sys.modules
+
+
+def test_a_retry_loads_the_setup_code_and_drops_it_again(log):
+    clock = Clock()
+    f = Factory(t=[(1.0,)])
+    f.absent["t"] = OSError(19)
+    s = SensorSet(specs({"type": "sim", "name": "t"}), log, clock, f)
+    del f.absent["t"]
+    s.sample(clock.advance(RETRY_MS))
+    assert (f.attempts["t"], s.values) == (2, [1.0])
+    assert "firmware.sensor_setup" not in sys.modules
+
+
+def test_only_the_filter_in_use_is_loaded(log, monkeypatch):
+    for name in ("median", "ema"):
+        monkeypatch.delitem(sys.modules, "firmware.filter_" + name, raising=False)
+    SensorSet(specs({"type": "sim", "name": "t", "filter": {"type": "ema"}}), log, Clock())
+    loaded = sorted(m for m in sys.modules if m.startswith("firmware.filter_"))
+    assert loaded == ["firmware.filter_ema"]

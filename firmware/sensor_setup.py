@@ -1,0 +1,121 @@
+# Building the sensor set: the JSON keys each sensor fills, how the console names it, its driver
+# and its filters. Runs at boot and when a sensor that could not start is tried again; the loop's
+# own part (firmware/sensors.py) stays resident, this module is dropped after each use.
+from firmware.filters import ChangeGate
+from firmware.log import why
+from firmware.sensors import Slot
+
+
+def sensor_keys(kind, name):
+    # The JSON keys a sensor fills: one per quantity it measures.
+    if kind in ("dht11", "dht22"):
+        return (name + "_temperature", name + "_humidity")
+    if kind == "bme280":
+        return (name + "_temperature", name + "_humidity", name + "_pressure")
+    return (name,)
+
+
+def keys_for(spec):
+    # The JSON keys a sensor fills, known without its driver (so an absent sensor keeps its place).
+    return sensor_keys(spec["type"], spec["name"])
+
+
+def describe(spec):
+    # "room (dht22 on pin 4)": how the console names a sensor.
+    kind = spec["type"]
+    if kind == "bme280":
+        where = " at 0x%02x on i2c %d" % (spec["address"], spec["i2c"])
+    elif "pin" in spec:
+        where = " on pin %d" % spec["pin"]
+    else:
+        where = ""
+    return "%s (%s%s)" % (spec["name"], kind, where)
+
+
+def driver_for(spec, clock):
+    # Builds the driver for spec["type"], importing only that driver's module.
+    kind = spec["type"]
+    if kind == "sim":
+        from firmware.sensor_sim import SimSensor
+
+        return SimSensor(spec, clock.ticks_ms, clock.ticks_diff)
+    if kind == "mcu":
+        from firmware.sensor_mcu import McuTemperature
+
+        return McuTemperature(spec)
+    if kind in ("dht11", "dht22"):
+        from firmware.sensor_dht import DHT
+
+        return DHT(spec, clock)
+    if kind == "ds18b20":
+        from firmware.sensor_ds18b20 import DS18B20
+
+        return DS18B20(spec, clock)
+    if kind == "bme280":
+        from firmware.sensor_bme280 import BME280
+
+        return BME280(spec)
+    if kind == "adc":
+        from firmware.sensor_adc import ADCSensor
+
+        return ADCSensor(spec)
+    raise ValueError("unknown sensor type %r" % (kind,))
+
+
+def make_filter(spec):
+    # spec: None or a validated filter dict ({"type": "median", "size": 5} / {"type": "ema", ...}).
+    # Only the module of the filter in use is loaded: its instances keep it on the heap.
+    if spec is None:
+        return None
+    kind = spec.get("type")
+    if kind == "median":
+        from firmware.filter_median import MovingMedian
+
+        return MovingMedian(spec["size"])
+    if kind == "ema":
+        from firmware.filter_ema import Ema
+
+        return Ema(spec["alpha"])
+    raise ValueError("unknown filter type %r (median or ema)" % (kind,))
+
+
+def add(sensors, specs):
+    # Fills a new SensorSet from the validated specs: a slot per sensor, a driver started for each.
+    now = sensors.clock.ticks_ms()
+    for spec in specs:
+        keys = keys_for(spec)
+        taken = [k for k in keys if k in sensors.keys]
+        if taken:
+            sensors.log(
+                "sensor", "%s: key %s is already taken; sensor skipped" % (spec["name"], taken[0])
+            )
+            continue
+        filters = None
+        if spec["filter"] is not None:
+            filters = [make_filter(spec["filter"]) for _ in keys]
+        gate = ChangeGate(spec["delta"], int(spec["max_silence_s"] * 1000))
+        slot = Slot(spec, len(sensors.keys), len(keys), gate, filters)
+        for k in keys:
+            sensors.keys.append(k)
+            sensors.values.append(None)
+            sensors.due.append(False)
+        sensors.specs.append(spec)
+        sensors.slots.append(slot)
+        start(sensors, slot, now, True)
+
+
+def start(sensors, slot, now, first):
+    # Tries to build the slot's driver; says so on the first failure and on a late success.
+    slot.tried_at = now
+    try:
+        if sensors.make is None:
+            driver = driver_for(slot.spec, sensors.clock)
+        else:
+            driver = sensors.make(slot.spec)
+    except Exception as e:
+        if first:
+            sensors.log("sensor", "%s: %s; its keys report null" % (describe(slot.spec), why(e)))
+        return
+    slot.driver = driver
+    if not first:
+        sensors.log("sensor", "%s: found; reading it from now on" % describe(slot.spec))
