@@ -107,17 +107,22 @@ def test_boot_and_main_share_one_globals_dict_on_the_boards_platform(
 
 
 def test_board_path_is_bsp_then_fs_then_frozen_then_lib_and_cwd_is_the_fs(tmp_path: Path) -> None:
-    lines = says(tmp_path, "import os, sys\nprint(sys.path)\nprint(os.getcwd())\n")
+    # The fs entries are relative to the working directory, the board's root, as on a board:
+    # a module's __file__ (an interned name, on the heap) is then as long as a board's.
+    main = "import os, sys\nfrom pkg import mod\n"
+    main += "print(sys.path)\nprint(os.getcwd())\nprint(mod.__file__)\n"
+    lines = says(tmp_path, main, files={"pkg/__init__.py": "", "pkg/mod.py": "X = 1\n"})
     fs = str(tmp_path / "fs")
     assert ast.literal_eval(lines[0]) == [
         str(LAUNCHER.parent),
         str(LAUNCHER.parent / "mpy122"),  # ussl: the index's umqtt.simple is 1.22's 1.3.4
-        fs,
+        "",
         ".frozen",
         str(layout.UMQTT_DIR),
-        fs + "/lib",
+        "lib",
     ]
     assert lines[1] == fs
+    assert lines[2] == "pkg/mod.py"
 
 
 def test_a_board_with_umqtt_1_3_4_has_ussl_as_micropython_1_22_has(tmp_path: Path) -> None:

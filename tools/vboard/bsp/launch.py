@@ -36,10 +36,12 @@ def setup():
         _serial.setup(bsp, fs, frozen, mpy122)
     else:
         # The board's own order ('' then .frozen then /lib): frozen modules shadow /lib ones.
-        path = [bsp] + mpy122 + [fs, ".frozen"]
+        # Relative to the board's root, the working directory, as on a board: a module's
+        # __file__ is then "firmware/node.mpy", interned as on a board, not a host path.
+        path = [bsp] + mpy122 + ["", ".frozen"]
         if frozen:
             path.append(frozen)
-        path.append(fs + "/lib")
+        path.append("lib")
         sys.path[:] = path
         os.chdir(fs)
     sys.modules["sys"] = proxy
