@@ -68,7 +68,6 @@ def _wire(board, cfg, secrets):
     from firmware.node import Node
     from firmware.outbox import Outbox
     from firmware.payload import ReadingEncoder
-    from firmware.provision import AccessPoint
     from firmware.sensors import SensorSet
     from firmware.session import Session
     from firmware.topics import Topics
@@ -107,7 +106,6 @@ def _wire(board, cfg, secrets):
         log=log,
         where="%s:%d" % (mq["host"], mq["port"]),
     )
-    ap = AccessPoint(device + "-setup", secrets["ap_password"], log, time, board.reset)
     wifi = WifiManager(
         sta=board.station(cfg["hostname"] or device),
         networks=secrets["wifi"],
@@ -116,7 +114,7 @@ def _wire(board, cfg, secrets):
         log=log,
         attempt_ms=int(cfg["wifi"]["attempt_s"] * 1000),
         rounds_before_ap=cfg["wifi"]["rounds_before_ap"],
-        ap=ap,
+        ap=(device + "-setup", secrets["ap_password"], board.reset),  # built only when needed
         fail_codes=board.join_failures(),
     )
     sensors = SensorSet(cfg["sensors"], log, time)

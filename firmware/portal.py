@@ -10,7 +10,7 @@ import socket
 from micropython import const
 
 from firmware.log import why
-from firmware.wifi import strongest
+from firmware.wifi_join import strongest
 
 _MAX_CONN = const(4)  # connections served at once; Chromium keeps up to 3 idle ones open
 _ACCEPT_PER_POLL = const(8)  # a flood of connections cannot hold the loop
@@ -271,7 +271,7 @@ class Portal:
         self.ip = ip  # the access point's address, which every name resolves to
         self.ip_bytes = bytes([int(x) for x in ip.split(".")])
         self.device = device
-        self.wifi = wifi  # the Wi-Fi manager: scan(), join_now(net), asked, asked_fail
+        self.wifi = wifi  # wifi_join.Join: scan(), join_now(net), asked, asked_fail
         self.clock = clock
         self.log = log
         self.check = check  # config.check, or None: portal_form loads config.py for each save

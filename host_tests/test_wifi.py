@@ -1,20 +1,25 @@
 """The Wi-Fi manager: strongest known network first, timeouts, backoff, re-join, provisioning AP."""
 
+import sys
 from itertools import pairwise
 
 import network
 import pytest
 
+from firmware import provision
 from firmware.backoff import Backoff
-from firmware.wifi import WifiManager, order_networks
+from firmware.wifi import WifiManager
+from firmware.wifi_join import order_networks
 
 HOME = {"ssid": "home", "password": "home-pass"}
 SHED = {"ssid": "shed", "password": "shed-pass"}
+AP_ARGS = ("esp32-a1b2c3-setup", "ap-pass-1", None)
 FAILS = {network.STAT_WRONG_PASSWORD: "wrong password", network.STAT_NO_AP_FOUND: "not found"}
 
 
 class FakeAp:
     def __init__(self):
+        self.built = None  # what firmware/provision.py's AccessPoint was given
         self.starts = 0
         self.stops = 0
         self.polls = 0
@@ -39,8 +44,17 @@ def air(**nets):
 
 
 @pytest.fixture
-def ap():
-    return FakeAp()
+def ap(monkeypatch):
+    fake = FakeAp()
+
+    def build(*args):
+        fake.built = args
+        return fake
+
+    monkeypatch.setattr(provision, "AccessPoint", build)
+    # the manager imports the module this file patched (an earlier drop may have replaced it)
+    monkeypatch.setitem(sys.modules, "firmware.provision", provision)
+    return fake
 
 
 @pytest.fixture
@@ -49,7 +63,7 @@ def make(clock, log, ap):
         sta = network.WLAN(network.STA_IF)
         backoff = Backoff(2000, 16000, lambda bits: 0xFFFF)
         return WifiManager(
-            sta, networks, clock, backoff, log, attempt_ms, rounds_before_ap, ap, FAILS
+            sta, networks, clock, backoff, log, attempt_ms, rounds_before_ap, AP_ARGS, FAILS
         )
 
     return make
@@ -202,24 +216,40 @@ def test_passwords_never_reach_the_console(make, clock, log):
 # -- the setup page's side --------------------------------------------------------------------
 
 
-def test_the_access_point_is_given_the_manager_and_polled_while_up(make, clock, ap):
+def test_the_access_point_is_built_when_needed_given_the_join_and_polled_while_up(
+    make, clock, ap, log
+):
     air()
     wifi = make([HOME], rounds_before_ap=1)
     run(wifi, clock, 1000)
-    assert ap.wifi is wifi and ap.polls > 1 and wifi.due_in(clock.now) <= 20
+    assert ap.built == ("esp32-a1b2c3-setup", "ap-pass-1", log, clock, None)
+    assert ap.wifi is wifi.join and ap.polls > 1 and wifi.due_in(clock.now) <= 20
+
+
+def test_joining_code_is_loaded_only_while_the_link_is_down(make, clock, ap):
+    air()
+    wifi = make([HOME], rounds_before_ap=1)
+    run(wifi, clock, 200)
+    assert "firmware.wifi_join" in sys.modules and wifi.join is not None
+    air(home=("home-pass", -50))
+    run(wifi, clock, 20000)
+    assert wifi.up and wifi.join is None
+    assert "firmware.wifi_join" not in sys.modules and "firmware.provision" not in sys.modules
 
 
 def test_a_network_from_the_setup_page_is_tried_first_and_at_once(make, clock, ap, log):
-    air(home=("home-pass", -80), shed=("shed-pass", -40))
+    air(shed=("shed-pass", -40))
     wifi = make([HOME], rounds_before_ap=1)
-    wifi.join_now(SHED)
-    run(wifi, clock, 200)
+    run(wifi, clock, 200)  # home is not there: the round fails and the access point comes up
+    wifi.join.join_now(SHED)
+    run(wifi, clock, 200)  # well within the backoff wait
     assert wifi.up and wifi.current == "shed" and wifi.networks == [SHED, HOME]
 
 
-def test_a_network_from_the_setup_page_replaces_a_known_one_of_the_same_name(make):
+def test_a_network_from_the_setup_page_replaces_a_known_one_of_the_same_name(make, clock):
     wifi = make([HOME, SHED])
-    wifi.join_now({"ssid": "home", "password": "new-pass"})
+    wifi.poll(clock.now)
+    wifi.join.join_now({"ssid": "home", "password": "new-pass"})
     assert wifi.networks == [{"ssid": "home", "password": "new-pass"}, SHED]
 
 
@@ -227,16 +257,17 @@ def test_why_the_setup_pages_network_failed_is_kept_for_the_page(make, clock, ap
     air(shed=("shed-pass", -40))
     wifi = make([], rounds_before_ap=1)
     run(wifi, clock, 200)
-    wifi.join_now({"ssid": "shed", "password": "wrong-pass"})
+    wifi.join.join_now({"ssid": "shed", "password": "wrong-pass"})
     run(wifi, clock, 200)
-    assert (wifi.asked, wifi.asked_fail, wifi.up, ap.stops) == ("shed", "wrong password", False, 0)
+    join = wifi.join
+    assert (join.asked, join.asked_fail, wifi.up, ap.stops) == ("shed", "wrong password", False, 0)
 
 
 def test_another_networks_failure_is_not_blamed_on_the_setup_pages_one(make, clock, log):
     air(shed=("shed-pass", -40))
     wifi = make([HOME], rounds_before_ap=1)
     run(wifi, clock, 200)
-    wifi.join_now({"ssid": "shed", "password": "wrong-pass"})
+    wifi.join.join_now({"ssid": "shed", "password": "wrong-pass"})
     run(wifi, clock, 400)
     assert "join 'home' failed (not found)" in log.text()
-    assert wifi.asked_fail == "wrong password"
+    assert wifi.join.asked_fail == "wrong password"

@@ -43,19 +43,24 @@ class Extra:
 # The setup portal's rows: the access point up with its portal, a browser's GET / served, every
 # connection slot holding half a request, the access point down again. On the virtual board
 # port 80 is a free port on 127.0.0.1 (bsp/socket.py).
-_PORTAL_UP = "node.wifi.ap_started = True\nnode.wifi.ap.start(node.wifi)\nimport socket\n"
+_PORTAL_UP = (
+    "from firmware.wifi_join import Join\n_j = Join(node.wifi)\ndel Join\n_j.start_ap()\n"
+    "import socket\n"
+)
 _PAGE_VIEW = (
     "_a = socket.getaddrinfo('0.0.0.0', 80)[0][-1]\n"
     "_c = socket.socket()\n_c.connect(_a)\n_c.send(b'GET / HTTP/1.0\\r\\n\\r\\n')\n"
-    "for _ in range(50):\n    node.step(time.ticks_ms())\n"
+    "for _ in range(50):\n    node.step(time.ticks_ms())\n    _j.ap.poll(time.ticks_ms())\n"
     "_c.close()\n"
 )
 _SLOTS = (
     "_cs = [socket.socket() for _ in range(4)]\n"
     "for _c in _cs:\n    _c.connect(_a)\n    _c.send(b'GET / HTTP/1.1\\r\\n')\n"
-    "for _ in range(50):\n    node.step(time.ticks_ms())\n"
+    "for _ in range(50):\n    node.step(time.ticks_ms())\n    _j.ap.poll(time.ticks_ms())\n"
 )
-_PORTAL_DOWN = "node.wifi.ap.stop()\nnode.wifi.ap_started = False\n"
+_PORTAL_DOWN = (
+    "_j.ap.stop()\n_j = None\nfrom firmware.unload import drop\ndrop('wifi_join', 'provision')\n"
+)
 _HA_DEVICE = (
     "import json\n"
     "from firmware import ha\n"
