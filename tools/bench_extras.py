@@ -43,23 +43,28 @@ class Extra:
 # The setup portal's rows: the access point up with its portal, a browser's GET / served, every
 # connection slot holding half a request, the access point down again. On the virtual board
 # port 80 is a free port on 127.0.0.1 (bsp/socket.py).
+# The join is only ever touched inside functions: a reference left in a stale slot of the
+# script's own frame would keep it (and its modules) on the heap after the access point is down.
 _PORTAL_UP = (
-    "from firmware.wifi_join import Join\n_j = Join(node.wifi)\ndel Join\n_j.start_ap()\n"
-    "import socket\n"
+    "def _up():\n    global _j\n    from firmware.wifi_join import Join\n"
+    "    _j = Join(node.wifi)\n    _j.start_ap()\n"
+    "def _serve():\n    for _ in range(50):\n"
+    "        node.step(time.ticks_ms())\n        _j.ap.poll(time.ticks_ms())\n"
+    "_up()\nimport socket\n"
 )
 _PAGE_VIEW = (
     "_a = socket.getaddrinfo('0.0.0.0', 80)[0][-1]\n"
     "_c = socket.socket()\n_c.connect(_a)\n_c.send(b'GET / HTTP/1.0\\r\\n\\r\\n')\n"
-    "for _ in range(50):\n    node.step(time.ticks_ms())\n    _j.ap.poll(time.ticks_ms())\n"
-    "_c.close()\n"
+    "_serve()\n_c.close()\n"
 )
 _SLOTS = (
     "_cs = [socket.socket() for _ in range(4)]\n"
     "for _c in _cs:\n    _c.connect(_a)\n    _c.send(b'GET / HTTP/1.1\\r\\n')\n"
-    "for _ in range(50):\n    node.step(time.ticks_ms())\n    _j.ap.poll(time.ticks_ms())\n"
+    "_serve()\n"
 )
 _PORTAL_DOWN = (
-    "_j.ap.stop()\n_j = None\nfrom firmware.unload import drop\ndrop('wifi_join', 'provision')\n"
+    "def _down():\n    global _j\n    _j.ap.stop()\n    _j = None\n"
+    "_down()\nfrom firmware.unload import drop\ndrop('wifi_join', 'provision')\n"
 )
 _HA_DEVICE = (
     "import json\n"
