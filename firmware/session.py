@@ -6,6 +6,8 @@
 # a boot loop). A link that fails soon after its connect is not retried at once: whatever broke
 # it (a message the node cannot take, a broker that stops acknowledging) would break the next
 # one too, so the backoff goes on growing until a link has lasted _PROVEN_MS.
+# What every cycle runs stays here; the connect (linkup.py) and what a failed link needs
+# (linkdown.py) are imported for the job and dropped after it.
 from micropython import const
 
 from firmware.transport import NO_ANSWER
@@ -13,7 +15,6 @@ from firmware.transport import NO_ANSWER
 ONLINE = b"online"
 OFFLINE = b"offline"
 _CMD_QUEUE = const(4)
-_SUBACK_REFUSED = const(0x80)
 _PROVEN_MS = const(30000)
 
 
@@ -81,7 +82,11 @@ class Session:
             return  # no broker configured: config.py said so at boot
         if not self.online:
             if self.clock.ticks_diff(now, self.next_attempt) >= 0:
-                self.connect(now)
+                from firmware import linkup
+                from firmware.unload import drop
+
+                linkup.connect(self, now)
+                drop("linkup", "linkdown")
             return
         try:
             sock = self.transport.sock
@@ -96,7 +101,7 @@ class Session:
                 self.proven = True
                 self.backoff.reset()
         except Exception as e:  # umqtt raises OSError, asserts, or indexes short reads
-            self.drop(now, "lost (%s)" % self.transport.describe(e))
+            self._lost(now, e, "lost (%s)")
 
     def _keepalive(self, now):
         if self.clock.ticks_diff(now, self.last_ping) < self.ping_ms:
@@ -111,57 +116,6 @@ class Session:
         self.ping_outstanding = True
         self.last_ping = now
 
-    def connect(self, now):
-        try:
-            self.transport.open(self.topics.status, OFFLINE, self._on_message)
-            # one deadline from the CONNECT to the SUBACK
-            self.transport.publish(self.topics.status, ONLINE, True, 1, False)
-            self._subscribe()
-        except Exception as e:
-            self.transport.close()
-            why = self.transport.describe(e)
-            if not (why.startswith("refused") or why.startswith("TLS")):
-                why = "unreachable (%s)" % why
-            self._retry(now, why)
-            return False
-        self.online = True
-        self.connects += 1
-        self.since = now
-        self.proven = False
-        self.last_ping = now
-        self.ping_outstanding = False
-        self.log("mqtt", "connected to %s as %s%s" % (self.where, self.topics.device, self._tls()))
-        return True
-
-    def _tls(self):
-        security = self.transport.security
-        if security == "off":
-            return ""
-        if security == "verified":
-            return " over TLS, certificate verified"
-        return " over TLS, unverified: no mqtt.ca_file, so any server is believed"
-
-    def _subscribe(self):
-        # A broker whose access rules deny the command topic answers SUBACK 0x80 (umqtt raises
-        # it): readings still go out, so the connection stays and only commands are off.
-        try:
-            self.transport.subscribe(self.topics.cmd, 1, False)
-            if self.updates:
-                self.transport.subscribe(self.topics.ota, 1, False)
-        except self.transport.umqtt.MQTTException as e:
-            if not e.args or e.args[0] != _SUBACK_REFUSED:
-                raise
-            self.log(
-                "mqtt",
-                "broker refused the subscription to %s; commands are off until the next connect"
-                % self.topics.cmd.decode(),
-            )
-
-    def _retry(self, now, why):
-        wait = self.backoff.next_ms()
-        self.next_attempt = self.clock.ticks_add(now, wait)
-        self.log("mqtt", "broker %s %s; retry in %d s" % (self.where, why, (wait + 500) // 1000))
-
     def drop(self, now, why):
         # The connection is gone or unusable: close it (the broker sends our will) and retry.
         self.transport.close()
@@ -171,8 +125,20 @@ class Session:
         if self.proven:
             self.next_attempt = now  # the first retry after a proven link is immediate
             self.log("mqtt", "broker %s %s; reconnecting" % (self.where, why))
-        else:
-            self._retry(now, why)
+            return
+        from firmware.linkdown import retry
+        from firmware.unload import drop
+
+        retry(self, now, why)
+        drop("linkdown")
+
+    def _lost(self, now, e, form):
+        # A read or a publish failed: `form` says where, linkdown.py says why in words.
+        from firmware.linkdown import describe
+        from firmware.unload import drop
+
+        self.drop(now, form % describe(self.transport, e))
+        drop("linkdown")
 
     def publish(self, topic, msg, retain, qos, now):
         # True once the broker has it (QoS 1: PUBACK seen); False, with the link dropped, if not.
@@ -184,12 +150,14 @@ class Session:
             self.transport.publish(topic, msg, retain, qos)
             return True
         except Exception as e:
-            self.drop(now, "lost (%s on publish)" % self.transport.describe(e))
+            self._lost(now, e, "lost (%s on publish)")
             return False
 
     def close(self, now):
-        # A deliberate goodbye: `offline` first (retained), then DISCONNECT.
+        # A deliberate goodbye (a reboot): `offline` first (retained), then DISCONNECT.
         if self.online:
-            self.publish(self.topics.status, OFFLINE, True, 1, now)
-            self.transport.disconnect()
-            self.online = False
+            from firmware.linkdown import goodbye
+            from firmware.unload import drop
+
+            goodbye(self, now)
+            drop("linkdown")

@@ -5,6 +5,7 @@ from itertools import pairwise
 
 import pytest
 
+from firmware import linkup
 from firmware.backoff import Backoff
 from firmware.session import Session
 from firmware.topics import Topics
@@ -237,11 +238,40 @@ def test_umqtt_without_connect_timeout_gets_timed_sockets(umqtt, clock, log):
     umqtt.MQTTClient = Legacy
     try:
         t = Transport(umqtt, "id", "127.0.0.1", 1883, None, None, 30, clock=clock, log=log)
-        t.open("s", b"offline", lambda topic, msg: None)
-        assert (t.connect_takes_timeout, umqtt.socket.transport.timeout_s) == (False, 5)
+        linkup.open_client(t, "s", b"offline", lambda topic, msg: None)
+        assert t.connect_takes_timeout is False
+        assert (t.sock.raw.timeout, t.client.connect_timeout) == (5, None)
     finally:
         umqtt.MQTTClient = Legacy.__bases__[0]
-        umqtt.socket = umqtt.socket.real if hasattr(umqtt.socket, "real") else umqtt.socket
+
+
+def test_umqtt_gets_its_own_socket_module_back_after_a_connect(make, clock, umqtt):
+    theirs = umqtt.socket
+    s = make()
+    s.poll(clock.now)
+    assert s.online and umqtt.socket is theirs
+
+
+def test_umqtt_gets_its_own_socket_module_back_after_a_failed_connect(make, clock, umqtt):
+    theirs = umqtt.socket
+    umqtt.broker.connect_error = OSError(errno.ECONNREFUSED)
+    s = make()
+    s.poll(clock.now)
+    assert not s.online and umqtt.socket is theirs
+
+
+def test_the_connect_code_leaves_the_heap_after_a_connect_and_after_a_drop(make, clock, umqtt):
+    import sys
+
+    s = make()
+    s.poll(clock.now)
+    assert s.online and "firmware.linkup" not in sys.modules
+    s.publish("t", b"x", False, 1, clock.now)  # a cycle's work loads nothing
+    assert "firmware.linkdown" not in sys.modules
+    umqtt.broker.publish_error = OSError(errno.ETIMEDOUT)
+    s.publish("t", b"x", False, 1, clock.now)
+    assert not s.online
+    assert "firmware.linkup" not in sys.modules and "firmware.linkdown" not in sys.modules
 
 
 @pytest.mark.parametrize(("keepalive", "timeout"), [(5, 2), (10, 3), (30, 5), (600, 5)])

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from firmware import linkup
 from firmware.transport import Transport
 from host_tests.conftest import Clock, Log
 from tools.vboard import layout
@@ -158,7 +159,7 @@ def open_transport(
         clock=Clock(),
         log=Log(),
     )
-    t.open(b"base/esp32-\xc3\xa91/status", b"offline", lambda topic, msg: None)
+    linkup.open_client(t, b"base/esp32-\xc3\xa91/status", b"offline", lambda topic, msg: None)
     return t, recorder
 
 

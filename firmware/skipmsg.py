@@ -1,0 +1,39 @@
+# Reads past a PUBLISH the node does not take (over transport.IN_MAX, or QoS 2): named on the
+# console, read past a scratch buffer at a time, and acknowledged at QoS 1 so that the broker's
+# in-flight window does not fill up with it. Rare, so it is loaded for the message and dropped.
+from micropython import const
+
+from firmware.transport import IN_MAX
+
+_TOPIC_MAX = const(200)  # the longest topic a skipped message is named by
+
+
+def skip(sock, op, size):
+    # `sock` is the transport's WatchedSocket, just past the packet's first byte and length.
+    topic = ""
+    pid = None
+    rest = size
+    if rest >= 2:
+        n = sock._recv(2)
+        n = n[0] << 8 | n[1] if len(n) == 2 else rest
+        rest -= 2
+        if n <= min(rest, _TOPIC_MAX):
+            try:
+                topic = sock._recv(n).decode()
+            except ValueError:  # not UTF-8: unnamed
+                pass
+        else:
+            sock._drain(min(n, rest))
+        rest -= n
+        if op & 6 == 2 and rest >= 2:
+            pid = sock._recv(2)
+            rest -= 2
+    why = "QoS 2 is not supported" if op & 4 else "over the %d bytes this node takes" % IN_MAX
+    msg = "skipped a message of %d bytes on %s (%s)" % (size, topic or "?", why)
+    if op & 1 and topic:
+        msg += "; it is retained: clear it with mosquitto_pub -r -n -t '%s'" % topic
+    sock.log("mqtt", msg)
+    sock._drain(rest)
+    if pid is not None and len(pid) == 2:
+        sock.write(b"\x40\x02")
+        sock.write(pid)
