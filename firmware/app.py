@@ -40,15 +40,22 @@ def _ca_data(board, path):
     return False
 
 
-def _load_config():
-    # The validation tables are needed once: dropping the module gives ~24 KB of heap back.
+def _checked(say):
+    # config.py's checks, loaded only when validated.py has no result for these files.
     from firmware import config
 
-    found = config.load(log)
-    del config
+    return config.load(say)
+
+
+def _load_config():
+    # The validation tables are needed once: dropping the module gives ~24 KB of heap back.
+    from firmware import validated
+
+    found = validated.load(log, _checked)
+    del validated
     from firmware.unload import drop
 
-    drop("config", "atomic")
+    drop("config", "validated", "atomic")
     return found
 
 
@@ -165,7 +172,7 @@ class Waiter:
 _CRASH_RESET_MS = const(10000)
 # What only the boot runs. start() forgets it once the node is built: the functions' bytecode
 # and strings would otherwise stay on the heap for the board's lifetime.
-_BOOT_ONLY = ("build", "_wire", "_load_config", "_ca_data")
+_BOOT_ONLY = ("build", "_wire", "_load_config", "_checked", "_ca_data")
 
 
 def start():

@@ -507,7 +507,7 @@ class TestFlashingAPicoW:
         mark = len(picow.console)
         done = make(repo, "erase-config", PORT=port(picow))
         assert done.returncode == 0, done.stderr
-        assert "erase-config: removed config.json, secrets.json" in done.stdout
+        assert "erase-config: removed config.json, secrets.json, validated.json" in done.stdout
         assert not (picow.fs / "config.json").exists()
         assert not (picow.fs / "secrets.json").exists()
         picow.wait_for(r"^config: config.json not found; running on defaults", BOOT_S, since=mark)

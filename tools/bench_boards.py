@@ -237,6 +237,27 @@ def run_board(
     return True, done.stdout.decode(errors="replace")
 
 
+# Boots the firmware as far as its configuration (boot.py runs before it, as on every boot).
+_FIRST_BOOT = "import firmware.app\n\nfirmware.app.build()\n"
+
+
+def boot_once(runtime: Runtime, fs: Path, uid: str) -> None:
+    """Boots a freshly laid-out board once, so that the run measured after it is not the first
+    boot on its files: that one checks config.json and secrets.json with firmware/config.py and
+    keeps the result in validated.json (firmware/validated.py), which every later boot on the
+    same files takes instead. A deployed node boots so, except after a change."""
+    main = fs / "main.py"
+    measured = main.read_text()
+    main.write_text(_FIRST_BOOT)
+    try:
+        finished, out = run_board(runtime, fs, uid, timeout=60)
+    finally:
+        main.write_text(measured)
+    if not finished or not (fs / "validated.json").exists():
+        tail = "\n".join(out.splitlines()[-15:])
+        raise RuntimeError(f"bench: the first boot kept no validated.json; its last lines:\n{tail}")
+
+
 def bench_line(output: str, tag: str = "bench") -> dict[str, Any]:
     """The JSON a board printed as `<tag>: {...}` (the last such line)."""
     found = None

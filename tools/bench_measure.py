@@ -23,6 +23,7 @@ from tools.bench_boards import (
     Runtime,
     bare_fs,
     bench_line,
+    boot_once,
     pack_romfs,
     qstr_lines,
     qstr_pool_bytes,
@@ -62,12 +63,19 @@ def _run(rt: Runtime, fs: Path, uid: str, what: str, timeout: float) -> str:
 
 
 def in_process(
-    rt: Runtime, kind: str, workdir: Path, broker: tuple[str, int], cycles: int, code: str = "py"
+    rt: Runtime,
+    kind: str,
+    workdir: Path,
+    broker: tuple[str, int],
+    cycles: int,
+    code: str = "py",
+    first_boot: bool = False,
 ) -> dict[str, Any]:
     """Resident heap, allocation and CPU per cycle and the per-part profile, from the harness.
     code: "py" (source, as the virtual board lays it out), "mpy" (the program and umqtt.simple
-    as bytecode .mpy, as `make flash` leaves a board) or "romfs" (those .mpy in a ROMFS image)."""
-    fs = workdir / f"{rt.key}-measure-{kind}-{code}"
+    as bytecode .mpy, as `make flash` leaves a board) or "romfs" (those .mpy in a ROMFS image).
+    sensornode is measured on a boot after its first (boot_once) unless first_boot."""
+    fs = workdir / f"{rt.key}-measure-{kind}-{code}{'-first' if first_boot else ''}"
     romfs = code == "romfs"
     measure = scripts.MEASURE_ROMFS if romfs else scripts.MEASURE
     mpy = rt.arch if code != "py" else None
@@ -85,6 +93,8 @@ def in_process(
         # A board mounts its ROM partition before boot.py, which imports from it already.
         boot = fs / "boot.py"
         boot.write_text(scripts.ROMFS + (boot.read_text() if boot.exists() else ""))
+    if kind == "sensornode" and not first_boot:
+        boot_once(rt, fs, uid)
     out = _run(rt, fs, uid, f"{kind} {code} measurement", 120 + cycles / 100)
     found = bench_line(out)
     found["qstr_pool_bytes"] = qstr_pool_bytes(out)
@@ -214,6 +224,7 @@ def _extra(rt: Runtime, fs: Path, broker: tuple[str, int], row: Extra) -> dict[s
     sensornode_fs(fs, broker, main=main, config=row.config, mpy=rt.arch)
     for name, data in row.files.items():
         (fs / name).write_bytes(data)
+    boot_once(rt, fs, UID)
     finished, out = run_board(rt, fs, UID, timeout=120)
     try:
         return bench_line(out)

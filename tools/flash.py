@@ -282,7 +282,8 @@ print("@@" + repr((_o, _free)))
 ERASE = """\
 import os
 _r = []
-for _n in ("config.json", "secrets.json", "config.json.tmp", "secrets.json.tmp"):
+for _n in ("config.json", "secrets.json", "validated.json", "config.json.tmp", "secrets.json.tmp",
+           "validated.json.tmp"):
     try:
         os.remove(_n)
         _r.append(_n)

@@ -1,0 +1,76 @@
+# The boot's configuration without config.py while nothing it depends on changed. config.py's
+# checks intern ~150 names that stay on the heap for the board's lifetime, and its tables are the
+# boot's largest peak; a board that boots again on the same files needs neither. What the last
+# check returned is kept in validated.json with what it said on the console, said again word for
+# word, so every boot's console tells the same story. Its key is a hash of config.json,
+# secrets.json and every file of the firmware: an edit, a provision, the setup page, a `set`
+# command, a flash or an update each change it, and the next boot checks again.
+import json
+
+from firmware import atomic
+
+PATH = "validated.json"
+_FILES = ("config.json", "secrets.json")
+_CHUNK = 256
+
+
+def _digest(path, buf):
+    # The file's own hash (fixed length, so files cannot run into each other), or b"-".
+    import hashlib
+
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while True:
+                n = f.readinto(buf)
+                if not n:
+                    break
+                h.update(buf if n == _CHUNK else buf[:n])
+    except OSError:  # missing, or a folder
+        return b"-"
+    return h.digest()
+
+
+def key():
+    # The hash of the configuration files and the firmware's, as hex.
+    import binascii
+    import hashlib
+    import os
+
+    try:
+        names = sorted(os.listdir("firmware"))
+    except OSError:
+        names = []
+    h = hashlib.sha256()
+    buf = bytearray(_CHUNK)
+    for path in _FILES + tuple("firmware/" + n for n in names):
+        h.update(path.encode())
+        h.update(_digest(path, buf))
+    return binascii.hexlify(h.digest()).decode()
+
+
+def load(log, check):
+    # (config, secrets, problems) as check(log) gives them (config.load), from validated.json
+    # when its key still holds; else checks, keeping the result for the next boot.
+    k = key()
+    try:
+        kept = json.loads(atomic.read(PATH))
+        if kept["key"] == k:
+            for tag, msg in kept["said"]:
+                log(tag, msg)
+            return kept["config"], kept["secrets"], kept["problems"]
+    except Exception:  # none yet, cut short, or unreadable: checked again below
+        pass
+    said = []
+
+    def note(tag, msg):
+        said.append((tag, msg))
+        log(tag, msg)
+
+    cfg, secrets, problems = check(note)
+    doc = {"key": k, "config": cfg, "secrets": secrets, "problems": problems, "said": said}
+    try:
+        atomic.write(PATH, json.dumps(doc).encode())
+    except OSError:
+        pass  # a full or failing flash: the next boot checks again
+    return cfg, secrets, problems
