@@ -324,13 +324,16 @@ def test_due_in_does_not_spin_on_a_reconnect_that_waits_for_wifi(node, clock, um
     assert node.due_in(clock.now) > 0
 
 
-def test_config_module_is_dropped_after_boot_to_give_its_heap_back():
+def test_config_module_is_dropped_after_boot_to_give_its_heap_back(tmp_path, monkeypatch):
     import sys
 
     from firmware import app
 
+    monkeypatch.chdir(tmp_path)  # a board's root: validated.json is written there
     app._load_config()
     assert "firmware.config" not in sys.modules
+    assert "firmware.validated" not in sys.modules
+    assert (tmp_path / "validated.json").exists()
 
 
 def test_commands_dropped_by_a_full_queue_are_counted_in_the_heartbeat(node, clock, umqtt):
