@@ -269,13 +269,8 @@ class Transport:
         self.client = None
         self.sock = None
         self.connect_takes_timeout = True  # umqtt.simple 1.5.0 and later
-
-    @property
-    def security(self):
         # What the link is, for the console and the heartbeat.
-        if not self.tls:
-            return "off"
-        return "verified" if self.ca_data else "unverified"
+        self.security = ("verified" if ca_data else "unverified") if tls else "off"
 
     def publish(self, topic, msg, retain, qos, fresh=True):
         # One PUBLISH; at QoS 1 it and its PUBACK are one exchange with one deadline.

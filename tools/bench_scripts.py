@@ -174,18 +174,13 @@ print("bench: endurance ok" if bare.seq == {cycles} + 1 else "bench: endurance f
 """
 # Both programs on one board for the paired CPU figure: sensornode has joined Wi-Fi already,
 # so the bare loop only connects (a second join would take sensornode's link down).
-# sensornode's transport gives umqtt.simple a socket module of its own, which wraps every socket
-# umqtt makes: the bare loop connects with the port's own sockets, as it does on a board alone.
+# sensornode gives umqtt.simple a socket module of its own only during its own connects, so the
+# bare loop connects with the port's own sockets, as it does on a board alone.
 PAIR = """\
 import bare_loop
-import umqtt.simple
-import usocket
 
-_theirs = umqtt.simple.socket
-umqtt.simple.socket = usocket
 bare = bare_loop.Bare({host!r}, {port}, {device!r})
 bare.connect()
-umqtt.simple.socket = _theirs
 import bench_harness
 
 bench_harness.pair(node, bare, {cycles})
