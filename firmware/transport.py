@@ -196,10 +196,6 @@ class WatchedSocket:
             self.rx = True
             n -= got
 
-    def readinto(self, buf, n=-1):
-        # umqtt.simple reads with read() only; anything else would bypass the framing.
-        raise OSError(95)
-
     def write(self, buf, n=-1):
         if type(buf) is str:  # umqtt writes topics as they were given: gather them too
             buf = buf.encode()

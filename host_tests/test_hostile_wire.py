@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import struct
+import sys
 import types
 from collections.abc import Iterator
 from typing import Any
@@ -236,6 +237,14 @@ def test_a_qos2_publish_is_read_past_and_the_link_stays(rig: Rig) -> None:
     rig.poll(10)
     assert rig.session.online and rig.session.commands == [b'{"cmd":"ping"}']
     assert "(QoS 2 is not supported)" in rig.log.text()
+
+
+def test_the_code_that_reads_past_a_message_leaves_the_heap_after_it(rig: Rig) -> None:
+    wire = rig.connect()
+    wire.at(0, publish(CMD, b"x" * IN_MAX, qos=1, pid=9))
+    rig.poll(10)
+    assert "skipped a message" in rig.log.text() and wire.pubacks() == [9]
+    assert "firmware.skipmsg" not in sys.modules
 
 
 def test_a_packet_umqtt_would_not_read_whole_is_read_past(rig: Rig) -> None:
