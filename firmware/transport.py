@@ -141,8 +141,10 @@ class WatchedSocket:
                 from firmware.skipmsg import skip
                 from firmware.unload import drop
 
-                skip(self, op, size)  # rare: its code is loaded for it and dropped after
-                drop("skipmsg")
+                try:
+                    skip(self, op, size)  # rare: its code is loaded for it and dropped after
+                finally:
+                    drop("skipmsg")  # also when the link failed while reading past it
                 return None
             self.retained = op & 1 == 1
         elif kind != _PINGRESP and op != self.awaiting:

@@ -247,6 +247,16 @@ def test_the_code_that_reads_past_a_message_leaves_the_heap_after_it(rig: Rig) -
     assert "firmware.skipmsg" not in sys.modules
 
 
+def test_the_code_that_reads_past_a_message_leaves_the_heap_when_the_link_fails_in_it(
+    rig: Rig,
+) -> None:
+    wire = rig.connect()
+    wire.at(0, b"\x30" + varint(200 << 20) + b"\x00\x03abc" + b"y" * 4096)
+    rig.poll()
+    assert not rig.session.online and "skipped a message" in rig.log.text()
+    assert "firmware.skipmsg" not in sys.modules
+
+
 def test_a_packet_umqtt_would_not_read_whole_is_read_past(rig: Rig) -> None:
     # an UNSUBACK nobody asked for, a PUBACK outside a publish: umqtt returns their type and
     # leaves the rest, which it would then read as the next packet
