@@ -1,23 +1,15 @@
 # The board: everything that differs between ports or touches the chip, in one small module.
-# Nothing happens at import; the app asks for each thing when it needs it.
+# Nothing happens at import; the app asks for each thing when it needs it. Only what the reading
+# loop and the heartbeat ask for often stays here; the rest (firmware/board_setup.py) is loaded
+# for each call and dropped after.
 import gc
-import sys
 import time
 
 import machine
-import network
 
-from firmware import ident
+from firmware.unload import drop
 from firmware.version import VERSION
 
-_RESET_NAMES = (
-    ("PWRON_RESET", "power-on"),
-    ("HARD_RESET", "hard reset"),
-    ("WDT_RESET", "watchdog"),
-    ("DEEPSLEEP_RESET", "deep sleep"),
-    ("SOFT_RESET", "soft reset"),
-)
-_RP2_WDT_MAX_MS = 8388  # the RP2040's watchdog cannot count longer
 _REREAD_MS = 3600000  # the clock is read again this often; ticks_ms() counts in between
 
 
@@ -35,13 +27,6 @@ def unix_parts(tm):
     return b // 1000, b % 1000 * 100 + s % 100
 
 
-def reset_cause_name(code):
-    for attr, name in _RESET_NAMES:
-        if getattr(machine, attr, None) == code:
-            return name
-    return "unknown (%s)" % code
-
-
 class Watchdog:
     # machine.WDT cannot tell its timeout; the loop needs it to feed often enough.
     def __init__(self, wdt, timeout_ms):
@@ -53,23 +38,26 @@ class Watchdog:
 
 
 class Board:
+    # What only the boot or a connect asks for is board_setup's function of the same name,
+    # reached through __getattr__: device_id(configured), station(hostname), watchdog(seconds),
+    # join_failures(), read_file(path), uid() and sync_time(). A method here, found first, is
+    # what stays on the heap.
     def __init__(self, log):
         self.log = log
-        self.name = ident.board_name(sys.platform)
         self.version = VERSION
-        self.mpy = getattr(sys.implementation, "_mpy", None)  # .mpy version and architecture
-        self.reset_cause = reset_cause_name(machine.reset_cause())
         self.time_set = False
         self.ts = [0, 0]  # unix_time()'s answer, reused: [seconds // 100000, seconds % 100000]
         self._read_at = 0  # ticks_ms() when the clock was last read
         self._read = None  # unix_parts() of that reading
+        self.facts()  # name, mpy, reset_cause
 
-    def uid(self):
-        # The chip's unique id in hex: what names the device to Home Assistant.
-        return "".join(["%02x" % b for b in machine.unique_id()])
+    def __getattr__(self, name):
+        # Only for names that are not attributes: board_setup's function, with this board.
+        from firmware import board_setup
 
-    def device_id(self, configured):
-        return ident.device_id(self.name, machine.unique_id(), configured)
+        drop("board_setup", "ident")  # f holds what it needs until the call is over
+        f = getattr(board_setup, name)  # AttributeError for a name that is neither
+        return lambda *args: f(self, *args)
 
     def free_heap(self):
         # After a collection: what the board could still allocate. Without it the figure falls
@@ -94,56 +82,5 @@ class Board:
         ts[1] = low % 100000
         return ts
 
-    def sync_time(self):
-        if self.time_set:
-            return
-        try:
-            import ntptime
-
-            ntptime.settime()
-            self.time_set = True
-            self.log("time", "clock set from NTP")
-        except Exception as e:
-            self.log(
-                "time", "NTP failed (%r); ts stays null, trying again after the next connect" % e
-            )
-
-    def watchdog(self, seconds):
-        if not seconds:
-            return None
-        ms = seconds * 1000
-        if sys.platform == "rp2" and ms > _RP2_WDT_MAX_MS:
-            self.log("board", "watchdog_s %d is over the RP2040's 8.3 s; using 8 s" % seconds)
-            ms = 8000
-        self.log("board", "watchdog armed: %d ms" % ms)
-        return Watchdog(machine.WDT(timeout=ms), ms)
-
     def reset(self):
         machine.reset()
-
-    def station(self, hostname):
-        if hasattr(network, "hostname"):
-            try:
-                network.hostname(hostname)
-            except (OSError, ValueError) as e:
-                self.log("wifi", "hostname %r not set (%s)" % (hostname, e))
-        sta = network.WLAN(network.STA_IF)
-        sta.active(True)
-        return sta
-
-    def join_failures(self):
-        # status() codes that end a join attempt at once, with words for the console.
-        out = {}
-        for attr, words in (
-            ("STAT_WRONG_PASSWORD", "wrong password"),
-            ("STAT_NO_AP_FOUND", "network not found"),
-            ("STAT_CONNECT_FAIL", "connection failed"),
-        ):
-            code = getattr(network, attr, None)
-            if code is not None:
-                out[code] = words
-        return out
-
-    def read_file(self, path):
-        with open(path, "rb") as f:
-            return f.read()

@@ -1,0 +1,98 @@
+# What the board is asked once or at each connect, never in a reading cycle: its name and reset
+# cause, the device id, the Wi-Fi station, the watchdog, the join failure codes, the chip's
+# unique id and the clock from NTP. firmware/board.py loads this module for each such call and
+# drops it (and firmware/ident.py) after.
+import sys
+
+import machine
+import network
+
+from firmware import ident
+
+_RESET_NAMES = (
+    ("PWRON_RESET", "power-on"),
+    ("HARD_RESET", "hard reset"),
+    ("WDT_RESET", "watchdog"),
+    ("DEEPSLEEP_RESET", "deep sleep"),
+    ("SOFT_RESET", "soft reset"),
+)
+_RP2_WDT_MAX_MS = 8388  # the RP2040's watchdog cannot count longer
+
+
+def reset_cause_name(code):
+    for attr, name in _RESET_NAMES:
+        if getattr(machine, attr, None) == code:
+            return name
+    return "unknown (%s)" % code
+
+
+def facts(board):
+    # What the board says about itself in the boot line and every heartbeat.
+    board.name = ident.board_name(sys.platform)
+    board.mpy = getattr(sys.implementation, "_mpy", None)  # .mpy version and architecture
+    board.reset_cause = reset_cause_name(machine.reset_cause())
+
+
+def uid(board):
+    # The chip's unique id in hex: what names the device to Home Assistant.
+    return "".join(["%02x" % b for b in machine.unique_id()])
+
+
+def device_id(board, configured):
+    return ident.device_id(board.name, machine.unique_id(), configured)
+
+
+def sync_time(board):
+    if board.time_set:
+        return
+    try:
+        import ntptime
+
+        ntptime.settime()
+        board.time_set = True
+        board.log("time", "clock set from NTP")
+    except Exception as e:
+        board.log("time", "NTP failed (%r); ts stays null, trying again after the next connect" % e)
+
+
+def watchdog(board, seconds):
+    if not seconds:
+        return None
+    from firmware.board import Watchdog
+
+    ms = seconds * 1000
+    if sys.platform == "rp2" and ms > _RP2_WDT_MAX_MS:
+        board.log("board", "watchdog_s %d is over the RP2040's 8.3 s; using 8 s" % seconds)
+        ms = 8000
+    board.log("board", "watchdog armed: %d ms" % ms)
+    return Watchdog(machine.WDT(timeout=ms), ms)
+
+
+def station(board, hostname):
+    if hasattr(network, "hostname"):
+        try:
+            network.hostname(hostname)
+        except (OSError, ValueError) as e:
+            board.log("wifi", "hostname %r not set (%s)" % (hostname, e))
+    sta = network.WLAN(network.STA_IF)
+    sta.active(True)
+    return sta
+
+
+def join_failures(board):
+    # status() codes that end a join attempt at once, with words for the console.
+    out = {}
+    for attr, words in (
+        ("STAT_WRONG_PASSWORD", "wrong password"),
+        ("STAT_NO_AP_FOUND", "network not found"),
+        ("STAT_CONNECT_FAIL", "connection failed"),
+    ):
+        code = getattr(network, attr, None)
+        if code is not None:
+            out[code] = words
+    return out
+
+
+def read_file(board, path):
+    with open(path, "rb") as f:
+        return f.read()
