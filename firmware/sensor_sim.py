@@ -6,21 +6,13 @@ import math
 from micropython import const
 
 _TWO_PI = 2 * math.pi
-_TICKS_MASK = const(0x3FFFFFFF)  # ticks_ms wraps at 2**30 on the boards
-_TICKS_HALF = const(0x20000000)
 _WARMUP = const(16)  # xorshift rounds before the first value: small seeds start with few bits set
-
-
-def _wrapping_diff(a, b):
-    # time.ticks_diff(a, b) for a clock that wraps at 2**30, when none is given.
-    d = (a - b) & _TICKS_MASK
-    return d - (_TICKS_MASK + 1) if d >= _TICKS_HALF else d
 
 
 class SimSensor:
     # ticks_ms: a callable returning the current tick count; ticks_diff: its difference function
-    # (time.ticks_diff on a board; default: wrap-around at 2**30).
-    def __init__(self, spec, ticks_ms, ticks_diff=None):
+    # (time.ticks_ms and time.ticks_diff on a board).
+    def __init__(self, spec, ticks_ms, ticks_diff):
         self.keys = (spec["name"],)
         self.base = spec["base"]
         self.amplitude = spec["amplitude"]
@@ -31,7 +23,7 @@ class SimSensor:
         self._noise_step = self.noise / 32768
         self._out = [0.0]  # read()'s result, reused: the caller copies the values out
         self._ticks_ms = ticks_ms
-        self._ticks_diff = ticks_diff or _wrapping_diff
+        self._ticks_diff = ticks_diff
         self._then = ticks_ms()
         self._phase_ms = 0  # time into the current period, in whole ms: no float drift
         seed = spec["seed"] & 0xFFFFFFFF

@@ -74,11 +74,12 @@ def test_sim_keeps_its_phase_across_the_tick_wrap():
     assert wrapped == pytest.approx(plain)
 
 
-def test_sim_wraps_ticks_at_2_30_when_given_no_ticks_diff():
+def test_sim_reaches_its_crest_across_the_tick_wrap():
     clock = Clock(PERIOD - 2500)
     s = SimSensor(
         spec(type="sim", name="t", base=0, amplitude=1, noise=0, period_s=20),
         clock.ticks_ms,
+        clock.ticks_diff,
     )
     clock.advance(5000)  # a quarter period, across the wrap
     assert s.read()[0] == pytest.approx(1.0)
@@ -91,7 +92,8 @@ def test_sim_noise_generator_is_a_32_bit_xorshift():
         x ^= (x << 5) & 0xFFFFFFFF
         return x
 
-    s = SimSensor(spec(type="sim", name="t", seed=12345), Clock().ticks_ms)
+    clock = Clock()
+    s = SimSensor(spec(type="sim", name="t", seed=12345), clock.ticks_ms, clock.ticks_diff)
     x = (s._hi << 16) | s._lo
     for _ in range(100):
         x = xorshift32(x)
@@ -104,7 +106,9 @@ def test_sim_seed_0_still_gives_varying_noise():
 
 
 def test_sim_fills_one_key_named_for_the_sensor():
-    assert SimSensor(spec(type="sim", name="outdoor"), Clock().ticks_ms).keys == ("outdoor",)
+    clock = Clock()
+    s = SimSensor(spec(type="sim", name="outdoor"), clock.ticks_ms, clock.ticks_diff)
+    assert s.keys == ("outdoor",)
 
 
 # --- mcu --------------------------------------------------------------------------------------
@@ -518,7 +522,7 @@ def test_every_driver_fills_the_keys_the_sensor_set_reserves_for_it():
     onewire.bus(6).temps[ROM_A] = 19.5
     machine.I2C.devices[0x76] = bme280_registers()
     built = [
-        (SimSensor, spec(type="sim", name="a"), (Clock().ticks_ms,)),
+        (SimSensor, spec(type="sim", name="a"), (Clock().ticks_ms, Clock().ticks_diff)),
         (McuTemperature, spec(type="mcu", name="b"), ("rp2",)),
         (DHT, spec(type="dht11", name="c", pin=4), ()),
         (DHT, spec(type="dht22", name="d", pin=4), ()),
