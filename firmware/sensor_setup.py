@@ -32,34 +32,19 @@ def describe(spec):
     return "%s (%s%s)" % (spec["name"], kind, where)
 
 
+# Sensor type -> its driver's module (firmware.sensor_<module>, each with make(spec, clock)), in
+# one string: names in code would all be interned at the first boot, the drivers never used too.
+_DRIVERS = " sim:sim mcu:mcu dht11:dht dht22:dht ds18b20:ds18b20 bme280:bme280 adc:adc "
+
+
 def driver_for(spec, clock):
     # Builds the driver for spec["type"], importing only that driver's module.
     kind = spec["type"]
-    if kind == "sim":
-        from firmware.sensor_sim import SimSensor
-
-        return SimSensor(spec, clock.ticks_ms, clock.ticks_diff)
-    if kind == "mcu":
-        from firmware.sensor_mcu import McuTemperature
-
-        return McuTemperature(spec)
-    if kind in ("dht11", "dht22"):
-        from firmware.sensor_dht import DHT
-
-        return DHT(spec, clock)
-    if kind == "ds18b20":
-        from firmware.sensor_ds18b20 import DS18B20
-
-        return DS18B20(spec, clock)
-    if kind == "bme280":
-        from firmware.sensor_bme280 import BME280
-
-        return BME280(spec)
-    if kind == "adc":
-        from firmware.sensor_adc import ADCSensor
-
-        return ADCSensor(spec)
-    raise ValueError("unknown sensor type %r" % (kind,))
+    at = _DRIVERS.find(" %s:" % kind)
+    if at < 0:
+        raise ValueError("unknown sensor type %r" % (kind,))
+    module = _DRIVERS[at + len(kind) + 2 : _DRIVERS.find(" ", at + 1)]
+    return __import__("firmware.sensor_" + module, None, None, ("make",)).make(spec, clock)
 
 
 def make_filter(spec):

@@ -434,6 +434,34 @@ def test_driver_for_builds_a_sim_sensor_on_the_given_clock():
     assert isinstance(driver_for(sim, Clock()), SimSensor)
 
 
+DRIVER_MODULES = [
+    ("sim", "sim"),
+    ("mcu", "mcu"),
+    ("dht11", "dht"),
+    ("dht22", "dht"),
+    ("ds18b20", "ds18b20"),
+    ("bme280", "bme280"),
+    ("adc", "adc"),
+]
+
+
+@pytest.mark.parametrize(("kind", "module"), DRIVER_MODULES)
+def test_driver_for_asks_each_type_s_own_module(kind, module, monkeypatch):
+    import importlib
+
+    driver = importlib.import_module("firmware.sensor_" + module)
+    monkeypatch.setattr(driver, "make", lambda spec, clock: (module, spec["type"], clock))
+    clock = Clock()
+    assert driver_for({"type": kind}, clock) == (module, kind, clock)
+
+
+def test_every_sensor_type_has_a_driver_and_others_are_refused():
+    assert {kind for kind, _ in DRIVER_MODULES} == set(config.SENSOR_TYPES)
+    for kind in ("dht", "sim:sim", "", "temperature"):
+        with pytest.raises(ValueError, match="unknown sensor type"):
+            driver_for({"type": kind}, Clock())
+
+
 def test_default_factory_imports_only_the_drivers_in_use(log, monkeypatch):
     for name in ("sim", "mcu", "dht", "ds18b20", "bme280", "adc"):
         monkeypatch.delitem(sys.modules, "firmware.sensor_" + name, raising=False)
