@@ -4,49 +4,67 @@
 #
 # Each text is built, sent and let go before the next one, so the peak is one message. They go
 # out as bytes: umqtt sizes a PUBLISH by len(), and "°C" is one character but two bytes.
+#
+# The messages are JSON put together from the texts below, and the tables are texts too: every
+# short string and name in code is interned for the board's lifetime at the first connect (HA's
+# abbreviated keys alone were 20 names), a longer text leaves the heap with the module. Every
+# value goes in through json.dumps, so a name with a quote in it is still valid JSON.
 import json
 
 from firmware.version import VERSION
 
 MEMORY = "ha.txt"  # the config topics announced last, one a line: what a later connect clears
 
-_ORIGIN = {"name": "sensornode", "sw": VERSION}
-# Board name -> (manufacturer, model).
-_MAKERS = {"esp32": ("Espressif", "ESP32"), "picow": ("Raspberry Pi", "Pico W")}
-
-_TEMPERATURE = ("°C", "temperature")
-_QUANTITIES = {
-    "temperature": _TEMPERATURE,
-    "humidity": ("%", "humidity"),
-    "pressure": ("hPa", "pressure"),
-}
-# Display precision by driver: what the sensor resolves (DHT11: whole units; DS18B20: 1/16 °C).
-_PRECISION = {"dht11": 0, "dht22": 1, "bme280": 1, "ds18b20": 1, "mcu": 1}
-_OTHER_PRECISION = 2  # sim and adc: the encoder sends up to three decimals
-
-# Heartbeat facts shown as diagnostic entities:
-# (field, name, unit, device_class, state_class); None where HA has nothing to say.
-_DIAGNOSTICS = (
-    ("rssi", "Signal strength", "dBm", "signal_strength", "measurement"),
-    ("free_heap", "Free heap", "B", "data_size", "measurement"),
-    ("uptime_s", "Uptime", "s", "duration", "total_increasing"),
-    ("reconnects", "Reconnects", None, None, "total_increasing"),
-    ("dropped", "Readings dropped", None, None, "total_increasing"),
-    ("errors", "Errors", None, None, "total_increasing"),
-    ("reset_cause", "Reset cause", None, None, None),
-    ("ip", "IP address", None, None, None),
-    ("version", "Firmware version", None, None, None),
+# One config: name, unique id, state topic, the device block, the firmware version, the rest.
+_CONFIG = '{"name":%s,"uniq_id":%s,"stat_t":%s,"dev":%s,"o":{"name":"sensornode","sw":%s}%s}'
+_READING = ',"val_tpl":%s,"avty_t":%s,"stat_cla":"measurement"'
+_DIAGNOSTIC = ',"val_tpl":%s,"avty_t":%s,"ent_cat":"diagnostic"'
+# The status topic itself: off (disconnected) when the last will says offline. It has no
+# availability, or it would be unavailable exactly when it has something to say.
+_CONNECTIVITY = (
+    ',"ent_cat":"diagnostic","dev_cla":"connectivity","pl_on":"online","pl_off":"offline"'
 )
+
+# Board name -> manufacturer and model, "board:maker:model;".
+_MAKERS = ";esp32:Espressif:ESP32;picow:Raspberry Pi:Pico W;"
+# A driver's quantity -> its unit (the device class is the quantity's name).
+_UNITS = ";temperature:°C;humidity:%;pressure:hPa;"
+# Display precision by driver: what the sensor resolves (DHT11: whole units; DS18B20: 1/16 °C);
+# sim and adc get 2: the encoder sends up to three decimals.
+_PRECISION = ";dht11:0;dht22:1;bme280:1;ds18b20:1;mcu:1;"
+# Heartbeat facts shown as diagnostic entities, "field|name|unit|device class|state class;",
+# empty where HA has nothing to say.
+_DIAGNOSTICS = (
+    "rssi|Signal strength|dBm|signal_strength|measurement;"
+    "free_heap|Free heap|B|data_size|measurement;"
+    "uptime_s|Uptime|s|duration|total_increasing;"
+    "reconnects|Reconnects|||total_increasing;"
+    "dropped|Readings dropped|||total_increasing;"
+    "errors|Errors|||total_increasing;"
+    "reset_cause|Reset cause|||;"
+    "ip|IP address|||;"
+    "version|Firmware version|||"
+)
+
+
+def _lookup(table, key):
+    # The text after "key:" in a ";key:value;" table, or None.
+    at = table.find(";%s:" % key)
+    if at < 0:
+        return None
+    at += len(key) + 2
+    return table[at : table.find(";", at)]
 
 
 def quantity(spec, key):
     # (unit, device_class, display precision) of one reading key; None where nothing is known.
     kind = spec["type"]
-    if kind in ("mcu", "ds18b20"):
-        return _TEMPERATURE + (1,)
-    if kind in _PRECISION:  # dht11, dht22, bme280: <name>_<quantity>
-        return _QUANTITIES[key[len(spec["name"]) + 1 :]] + (_PRECISION[kind],)
-    return (spec.get("unit"), spec.get("device_class"), _OTHER_PRECISION)
+    precision = _lookup(_PRECISION, kind)
+    if precision is None:  # sim and adc: what the configuration says
+        return (spec.get("unit"), spec.get("device_class"), 2)
+    # <name>_<quantity> for dht11, dht22 and bme280; the one key of mcu and ds18b20 is the name
+    what = key[len(spec["name"]) + 1 :] or "temperature"
+    return (_lookup(_UNITS, what), what, int(precision))
 
 
 def value_template(field):
@@ -64,83 +82,82 @@ def expire_after(spec, interval_s):
     return int(spec["max_silence_s"] + 2 * interval_s + 0.999)
 
 
+def _optional(key, value):
+    # key (',"name":') and the value as JSON text, or "" for None.
+    return "" if value is None else key + json.dumps(value)
+
+
 class Device:
     # Who is announcing: the parts of every config message that name the device.
     # uid: the chip's unique id in hex; it, not the device id, names the device and its entities,
-    # so a renamed node stays the same device in HA.
+    # so a renamed node stays the same device in HA. `block` is the device's JSON text.
     def __init__(self, topics, prefix, uid, board, mac):
         self.topics = topics
         self.prefix = prefix
         self.uid = "sensornode_" + uid
-        maker = _MAKERS.get(board, (None, board))
-        dev = {"ids": [self.uid], "name": topics.device, "sw": VERSION, "mdl": maker[1]}
-        if maker[0] is not None:
-            dev["mf"] = maker[0]
+        made = _lookup(_MAKERS, board)
+        maker, _, model = made.partition(":") if made else (None, "", board)
+        block = '{"ids":[%s],"name":%s,"sw":%s,"mdl":%s' % (
+            json.dumps(self.uid),
+            json.dumps(topics.device),
+            json.dumps(VERSION),
+            json.dumps(model),
+        )
+        block += _optional(',"mf":', maker)
         if mac:
-            dev["cns"] = [["mac", mac]]
-        self.block = dev
+            block += ',"cns":[["mac",%s]]' % json.dumps(mac)
+        self.block = block + "}"
 
     def topic(self, component, object_id):
         return "%s/%s/%s_%s/config" % (self.prefix, component, self.topics.device, object_id)
 
-    def config(self, name, object_id, state_topic, template):
-        return {
-            "name": name,
-            "uniq_id": self.uid + "_" + object_id,
-            "stat_t": state_topic,
-            "val_tpl": template,
-            "avty_t": self.topics.status.decode(),
-            "dev": self.block,
-            "o": _ORIGIN,
-        }
-
-
-def _put(doc, key, value):
-    if value is not None:
-        doc[key] = value
+    def config(self, name, object_id, state_topic, rest):
+        # One config message's JSON text; rest: its fields after the common ones, as JSON text.
+        return _CONFIG % (
+            json.dumps(name),
+            json.dumps(self.uid + "_" + object_id),
+            json.dumps(state_topic),
+            self.block,
+            json.dumps(VERSION),
+            rest,
+        )
 
 
 def reading_configs(device, specs, interval_s):
-    # Yields (topic, config dict) for every reading key, one at a time.
+    # Yields (topic, config JSON text) for every reading key, one at a time.
     from firmware.sensor_setup import keys_for
     from firmware.unload import drop
 
     drop("sensor_setup")  # keys_for holds what it needs until the announcing is over
 
     readings = device.topics.readings.decode()
+    status = json.dumps(device.topics.status.decode())
     for spec in specs:
         for key in keys_for(spec):
             unit, cls, precision = quantity(spec, key)
-            doc = device.config(key, key, readings, value_template(key))
-            doc["stat_cla"] = "measurement"
-            _put(doc, "unit_of_meas", unit)
-            _put(doc, "dev_cla", cls)
-            _put(doc, "sug_dsp_prc", precision)
-            _put(doc, "exp_aft", expire_after(spec, interval_s))
-            yield device.topic("sensor", key), doc
+            rest = _READING % (json.dumps(value_template(key)), status)
+            rest += _optional(',"unit_of_meas":', unit) + _optional(',"dev_cla":', cls)
+            rest += _optional(',"sug_dsp_prc":', precision)
+            rest += _optional(',"exp_aft":', expire_after(spec, interval_s))
+            yield device.topic("sensor", key), device.config(key, key, readings, rest)
 
 
 def diagnostic_configs(device):
-    # Yields (topic, config dict) for the heartbeat's facts and the node's connectivity. Object
-    # ids carry a "-", which no sensor name has: a sensor called "rssi" cannot collide.
+    # Yields (topic, config JSON text) for the heartbeat's facts and the node's connectivity.
+    # Object ids carry a "-", which no sensor name has: a sensor called "rssi" cannot collide.
     heartbeat = device.topics.heartbeat.decode()
-    for field, name, unit, cls, state_class in _DIAGNOSTICS:
-        doc = device.config(name, "diag-" + field, heartbeat, value_template(field))
-        doc["ent_cat"] = "diagnostic"
-        _put(doc, "unit_of_meas", unit)
-        _put(doc, "dev_cla", cls)
-        _put(doc, "stat_cla", state_class)
-        yield device.topic("sensor", "diag-" + field), doc
-    # The status topic itself: off (disconnected) when the last will says offline. It has no
-    # availability, or it would be unavailable exactly when it has something to say.
-    doc = device.config("Connectivity", "diag-status", device.topics.status.decode(), None)
-    del doc["val_tpl"]
-    del doc["avty_t"]
-    doc["ent_cat"] = "diagnostic"
-    doc["dev_cla"] = "connectivity"
-    doc["pl_on"] = "online"
-    doc["pl_off"] = "offline"
-    yield device.topic("binary_sensor", "diag-status"), doc
+    status = device.topics.status.decode()
+    for row in _DIAGNOSTICS.split(";"):
+        field, name, unit, cls, state_class = row.split("|")
+        rest = _DIAGNOSTIC % (json.dumps(value_template(field)), json.dumps(status))
+        rest += _optional(',"unit_of_meas":', unit or None) + _optional(',"dev_cla":', cls or None)
+        rest += _optional(',"stat_cla":', state_class or None)
+        object_id = "diag-" + field
+        yield device.topic("sensor", object_id), device.config(name, object_id, heartbeat, rest)
+    yield (
+        device.topic("binary_sensor", "diag-status"),
+        device.config("Connectivity", "diag-status", status, _CONNECTIVITY),
+    )
 
 
 def remembered(path=MEMORY):
@@ -171,8 +188,8 @@ def announce(publish, device, specs, interval_s, path=MEMORY):
     # sent again, so the broker must have them.
     sent = []
     for configs in (reading_configs(device, specs, interval_s), diagnostic_configs(device)):
-        for topic, doc in configs:
-            if not publish(topic.encode(), json.dumps(doc).encode(), 0):
+        for topic, text in configs:
+            if not publish(topic.encode(), text.encode(), 0):
                 return False
             sent.append(topic)
     before = remembered(path)

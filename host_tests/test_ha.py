@@ -21,7 +21,11 @@ def device(prefix="homeassistant", board="esp32", mac=MAC):
 
 def readings(*sensors, interval_s=10):
     specs = validated_sensors(*sensors)
-    return dict(ha.reading_configs(device(), specs, interval_s))
+    return {t: json.loads(text) for t, text in ha.reading_configs(device(), specs, interval_s)}
+
+
+def diagnostics(dev=None):
+    return {t: json.loads(text) for t, text in ha.diagnostic_configs(dev or device())}
 
 
 def render(template, doc):
@@ -130,7 +134,7 @@ def test_the_device_is_named_by_the_chip_not_the_device_id():
 
 
 def test_a_pico_w_without_a_mac_is_said_as_such():
-    dev = device(board="picow", mac=None).block
+    dev = json.loads(device(board="picow", mac=None).block)
     assert (dev["mf"], dev["mdl"], "cns" in dev) == ("Raspberry Pi", "Pico W", False)
 
 
@@ -143,7 +147,7 @@ def test_readings_follow_the_readings_topic_and_the_status_topic_for_availabilit
 
 
 def test_heartbeat_facts_are_diagnostic_entities_of_the_same_device():
-    docs = dict(ha.diagnostic_configs(device()))
+    docs = diagnostics()
     sensors = {t: d for t, d in docs.items() if "/sensor/" in t}
     fields = {d["val_tpl"].split("'")[1] for d in sensors.values()}
     assert fields == {
@@ -157,7 +161,7 @@ def test_heartbeat_facts_are_diagnostic_entities_of_the_same_device():
 
 
 def test_signal_strength_is_in_dbm():
-    docs = dict(ha.diagnostic_configs(device()))
+    docs = diagnostics()
     doc = docs["homeassistant/sensor/esp32-a1b2c3_diag-rssi/config"]
     assert (doc["unit_of_meas"], doc["dev_cla"], doc["stat_cla"]) == (
         "dBm",
@@ -167,7 +171,7 @@ def test_signal_strength_is_in_dbm():
 
 
 def test_connectivity_follows_the_status_topic_without_availability():
-    docs = dict(ha.diagnostic_configs(device()))
+    docs = diagnostics()
     doc = docs["homeassistant/binary_sensor/esp32-a1b2c3_diag-status/config"]
     assert (doc["dev_cla"], doc["pl_on"], doc["pl_off"], "avty_t" in doc) == (
         "connectivity",
@@ -178,9 +182,7 @@ def test_connectivity_follows_the_status_topic_without_availability():
 
 
 def test_a_sensor_named_like_a_heartbeat_fact_gets_its_own_topic():
-    topics = set(readings({"type": "sim", "name": "rssi"})) | set(
-        dict(ha.diagnostic_configs(device()))
-    )
+    topics = set(readings({"type": "sim", "name": "rssi"})) | set(diagnostics())
     assert len(topics) == 1 + 10
 
 
@@ -263,3 +265,14 @@ def test_a_degree_sign_reaches_the_wire_intact_on_every_umqtt_version(
     topic, msg = first[0]
     assert (kind, body) == (0x31, len(topic).to_bytes(2, "big") + topic + msg)
     assert json.loads(body[2 + len(topic) :])["unit_of_meas"] == "°C"
+
+
+def test_every_config_is_valid_json_whatever_the_topics_hold():
+    odd = ha.Device(Topics('say "hi"\\now', "esp32-a1b2c3"), "home", UID, "esp32", MAC)
+    specs = validated_sensors({"type": "dht22", "name": "room", "pin": 4})
+    texts = [text for _, text in ha.reading_configs(odd, specs, 10)]
+    texts += [text for _, text in ha.diagnostic_configs(odd)]
+    docs = [json.loads(text) for text in texts]
+    assert len(docs) == 2 + 10
+    assert {d["stat_t"] for d in docs} >= {'say "hi"\\now/esp32-a1b2c3/readings'}
+    assert all(d["o"] == {"name": "sensornode", "sw": ha.VERSION} for d in docs)

@@ -129,14 +129,14 @@ EXTRAS: list[Extra] = [
     # at a time.
     Extra(
         "HA discovery announcing (module + one config text)",
-        code=_HA_DEVICE + "_t = json.dumps(next(ha.reading_configs(_d, _s, 1))[1]).encode()",
+        code=_HA_DEVICE + "_t = next(ha.reading_configs(_d, _s, 1))[1].encode()",
     ),
     # For comparison: every config text of this node (one key, ten diagnostics) held at once.
     Extra(
         "HA discovery, all texts held at once",
         code=_HA_DEVICE
-        + "_t = [json.dumps(c[1]).encode() for c in ha.reading_configs(_d, _s, 1)]\n"
-        + "_t += [json.dumps(c[1]).encode() for c in ha.diagnostic_configs(_d)]",
+        + "_t = [c[1].encode() for c in ha.reading_configs(_d, _s, 1)]\n"
+        + "_t += [c[1].encode() for c in ha.diagnostic_configs(_d)]",
     ),
 ]
 
