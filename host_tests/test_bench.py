@@ -161,7 +161,7 @@ def _raw(net_sn: int, alloc_sn: float, smallest_kb: int) -> tuple[dict[str, Any]
     got = {
         "sensornode": _program("sensornode", 17000 + net_sn, alloc_sn, 60),
         "bare": _program("bare", 17000 + 5000, 448, 80),
-        "parts": {"modules": {"firmware.app": 7000}, "config_dropped": 600, "objects": 4000},
+        "parts": {"modules": {"firmware.app": 7000}, "config_read": 600, "objects": 4000},
         "pairs": [{"sensornode": {"median_us": 60, "mean_us": 61}, "bare": {"median_us": 80}}],
         "heaps": {k: heap for k in ("sensornode", "sensornode_mpy", "bare", "bare_mpy")},
         "extras": {"outbox full": {"bytes": 7936}, "TLS on": {"bytes": None, "error": "no ssl"}},

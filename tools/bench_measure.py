@@ -177,16 +177,17 @@ def breakdown(
     rt: Runtime, workdir: Path, broker: tuple[str, int], modules: list[str], code: str
 ) -> dict[str, Any]:
     """sensornode's heap by part: boot.py's leftovers, each module once imported (bytecode,
-    constants, interned names), config.py's leftovers after it is dropped, and the objects the
-    running node holds."""
+    constants, interned names), what reading the configuration leaves (validated.py, on a boot
+    after the first), and the objects the running node holds."""
     fs = workdir / f"{rt.key}-breakdown-{code}"
     order = import_order(modules)
     main = scripts.BREAKDOWN.format(names=order, bsp=BSP["sensornode"])
     main += "import micropython\nmicropython.qstr_info()\n"
     sensornode_fs(fs, broker, main=main, mpy=rt.arch if code == "mpy" else None)
+    boot_once(rt, fs, UID)
     out = _run(rt, fs, UID, "breakdown", 120)
     found = bench_line(out)
-    pools = qstr_lines(out)  # before, after each module, after config.py, at the end
+    pools = qstr_lines(out)  # before, after each module, after the configuration, at the end
     if len(pools) != len(order) + 3:
         raise RuntimeError(f"bench: the breakdown printed {len(pools)} qstr_info lines")
     steps = [
@@ -196,9 +197,10 @@ def breakdown(
     return {
         "modules": dict(zip(order, found["sizes"], strict=True)),
         "module_names": {name: step for name, step in zip(order, steps, strict=False)},
-        "config_dropped_names": steps[-1],
-        "config_dropped": found["config_dropped"],
+        "config_read_names": steps[len(order)],
+        "config_read": found["config_read"],
         "objects": found["objects"],
+        "objects_names": steps[len(order) + 1],
         "qstr_pool_bytes": qstr_pool_bytes(out),
     }
 

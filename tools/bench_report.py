@@ -158,16 +158,24 @@ def parts_table(res: dict[str, Any], markdown: bool = False) -> str:
     for name, n in mods:
         step = names.get(name, {})
         rows.append((f"module {name}", fmt(n), fmt(step.get("names")), fmt(step.get("pool_bytes"))))
-    step = parts.get("config_dropped_names", {})
+    step = parts.get("config_read_names", {})
     rows.append(
         (
-            "config.py's leftovers once dropped",
-            fmt(parts["config_dropped"]),
+            "reading the configuration (validated.json), what it leaves",
+            fmt(parts["config_read"]),
             fmt(step.get("names")),
             fmt(step.get("pool_bytes")),
         )
     )
-    rows.append(("objects the running node holds", fmt(parts["objects"]), "", ""))
+    step = parts.get("objects_names", {})
+    rows.append(
+        (
+            "boot, connect and readings: the node's objects",
+            fmt(parts["objects"]),
+            fmt(step.get("names")),
+            fmt(step.get("pool_bytes")),
+        )
+    )
     pools = parts["qstr_pool_bytes"]
     board_pools = d["board"]["qstr_pool_bytes"]
     rows.append(("(qstr pools, part of the above)", fmt(pools), "", ""))
