@@ -1,9 +1,8 @@
 # Building the sensor set: the JSON keys each sensor fills, how the console names it, its driver
 # and its filters. Runs at boot and when a sensor that could not start is tried again; the loop's
 # own part (firmware/sensors.py) stays resident, this module is dropped after each use.
-from firmware.filters import ChangeGate
 from firmware.log import why
-from firmware.sensors import Slot
+from firmware.sensors import ChangeGate, Slot
 
 
 def sensor_keys(kind, name):

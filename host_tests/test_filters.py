@@ -1,4 +1,5 @@
-"""Smoothing filters and the report-on-change gate (firmware/filters.py)."""
+"""Smoothing filters (firmware/filter_median.py, firmware/filter_ema.py) and the report-on-change
+gate (firmware/sensors.py)."""
 
 import pytest
 from conftest import TICKS_PERIOD as PERIOD
@@ -6,8 +7,8 @@ from conftest import FakeClock
 
 from firmware.filter_ema import Ema
 from firmware.filter_median import MovingMedian
-from firmware.filters import ChangeGate
 from firmware.sensor_setup import make_filter
+from firmware.sensors import ChangeGate
 
 ticks_diff = FakeClock().ticks_diff  # time.ticks_diff, wrap-around at 2**30 included
 
