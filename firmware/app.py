@@ -217,7 +217,10 @@ def _trial_step(trial, node, now):
 
         drop("otaboot", "atomic")
         if detail:
-            node.say_update(True, detail, now)
+            from firmware import report
+
+            report.send_event(node, "update", True, detail, None, now)
+            drop("report")
         return None
     if time.ticks_diff(now, trial) >= 0:
         from firmware import otaboot

@@ -1,5 +1,6 @@
-# Commands arrive as JSON on <base>/<id>/cmd. parse() decides whether one is well-formed; what a
-# command does is the node's business. Every refusal says why in words a person can act on.
+# Commands arrive as JSON on <base>/<id>/cmd. parse() decides whether one is well-formed; run()
+# does it to the running node. Every refusal says why in words a person can act on. Commands are
+# rare: node.py loads this module for each one and drops it after.
 import json
 
 from micropython import const
@@ -70,3 +71,120 @@ def _key(doc, required):
             '"key" must name a setting as config.json does, e.g. "interval_s" or "mqtt.port"'
         )
     return key
+
+
+def run(node, raw, now):
+    # Parses one command, does it and answers with an event (firmware/report.py).
+    try:
+        name, value, req = parse(raw)
+    except CommandError as e:
+        node.command_errors += 1
+        node.log("cmd", "rejected: %s" % e)
+        _event(node, "error", False, str(e), None, now)
+        return
+    node.log("cmd", name if value is None else "%s %s" % (name, value))
+    if name == "interval":
+        _set(node, name, "interval_s", value, req, now)
+    elif name == "set" and isinstance(value, tuple):  # parse() guarantees it
+        _set(node, name, value[0], value[1], req, now)
+    elif name == "get":
+        _get(node, value, req, now)
+    elif name == "update":
+        _update(node, value, req, now)
+    elif name == "ping":
+        _event(node, name, True, "pong", req, now)
+    elif name == "heartbeat":
+        from firmware import report
+
+        report.send_heartbeat(node, now)
+        _event(node, name, True, "heartbeat sent", req, now)
+    elif name == "reboot":
+        _event(node, name, True, "rebooting", req, now)
+        node.reboot_requested = True
+
+
+def _apply(node, key, value, now):
+    # What the running node can take at once (settings.NOW).
+    node.cfg[key] = value
+    if key == "interval_s":
+        node.interval_ms = int(value * 1000)
+        node.next_reading = node.clock.ticks_add(now, node.interval_ms)
+    elif key == "heartbeat_s":
+        node.heartbeat_ms = int(value * 1000)
+        node.next_heartbeat = node.clock.ticks_add(now, node.heartbeat_ms)
+
+
+def _set(node, name, key, value, req, now):
+    # Checked by config.py's rules, written to config.json, applied now or at the next boot.
+    try:
+        from firmware import settings
+
+        try:
+            applied, reason = settings.store(key, value, node.log, node.config_path)
+        except settings.SettingError as e:
+            _refuse(node, name, str(e), req, now)
+            return
+        finally:
+            from firmware.unload import drop
+
+            drop("settings", "config", "atomic")
+    except (OSError, MemoryError, ImportError) as e:
+        _refuse(
+            node, name, "%s not saved: config.json could not be written (%r)" % (key, e), req, now
+        )
+        return
+    shown = value if type(value) not in (list, dict) else "(%d items)" % len(value)
+    if applied:
+        _apply(node, key, value, now)
+        detail = "%s is now %s: applied now and saved in config.json" % (key, shown)
+    else:
+        detail = "%s = %s saved in config.json; applied after a reboot: %s" % (key, shown, reason)
+    node.log("cmd", detail)
+    _event(node, name, True, detail, req, now)
+
+
+def _refuse(node, name, why, req, now):
+    node.command_errors += 1
+    node.log("cmd", "%s refused: %s" % (name, why))
+    _event(node, name, False, why, req, now)
+
+
+def _event(node, name, ok, detail, req, now):
+    from firmware import report
+
+    report.send_event(node, name, ok, detail, req, now)
+
+
+def _get(node, key, req, now):
+    value = node.cfg
+    if key is not None:
+        for part in key.split("."):
+            if type(value) is not dict or part not in value:
+                _refuse(node, "get", "no setting %r in the running configuration" % key, req, now)
+                return
+            value = value[part]
+    _event(node, "get", True, value, req, now)
+
+
+def _update(node, size, req, now):
+    # An update offered (make ota): firmware/ota.py stays loaded while it downloads.
+    if node.ota_key is None:
+        _refuse(node, "update", "updates are off: secrets.json has no ota_key", req, now)
+        return
+    if node.update is not None and node.update.done:
+        _refuse(node, "update", "an update is downloaded; the board reboots into it", req, now)
+        return
+    try:
+        from firmware import ota
+
+        up = ota.Update(node.ota_key, node.stats.version, ota.board_mpy(), node.log)
+        first = up.start(size)
+    except Exception as e:  # UpdateError, or a filesystem that will not take the pieces
+        from firmware import report
+
+        report.update_failed(node, e, now, req)
+        return
+    node.update = up
+    node.update_req = req
+    node.log("update", "offered a manifest of %d bytes; downloading" % size)
+    ota.want(node, first, now)

@@ -20,6 +20,8 @@ _MAC_LINE = const(70)  # "hmac " + 64 hex digits + "\n"
 _HEADER = const(6)
 _PART = "ota/manifest.part"  # outside ota/new, which a new manifest empties
 SEEN = "ota/seen"  # the counter of the newest manifest this board accepted
+_ASK_MS = const(3000)  # a piece not here by then is asked for again
+_SILENCE_MS = const(30000)  # a host silent this long has gone: the download stops
 
 
 class UpdateError(Exception):
@@ -322,3 +324,53 @@ def _space(needed):
 
 def board_mpy():
     return getattr(sys.implementation, "_mpy", 0)
+
+
+# -- the node's side of a download under way (started by the update command, commands.py) --
+
+
+def want(node, msg, now):
+    node.update_asked = now
+    # QoS 0: no PUBACK to wait for per piece; a lost request is asked again after a while
+    node.session.publish(node.topics.ota_want, msg, False, 0, now)
+
+
+def step(node, now):
+    # Each node step while node.update is set: the piece that came, if any, goes to the update.
+    piece = node.session.piece
+    node.session.piece = None
+    up = node.update
+    if up.done:
+        if not node.outbox.count:  # nothing kept in RAM is lost by the reboot
+            node.reboot_requested = True
+        return
+    if piece is None:
+        waited = node.clock.ticks_diff(now, node.update_asked)
+        if waited > _SILENCE_MS:
+            _failed(
+                node,
+                "no piece came for %d s; what arrived is kept and a new make ota resumes it"
+                % (_SILENCE_MS // 1000),
+                now,
+            )
+        elif waited > _ASK_MS:
+            want(node, up.want(), now)
+        return
+    try:
+        nxt = up.piece(piece)
+    except Exception as e:
+        _failed(node, e, now)
+        return
+    if nxt is not None:
+        want(node, nxt, now)
+        return
+    from firmware import report
+
+    detail = "%s downloaded and verified; rebooting into it on trial" % up.version
+    report.send_event(node, "update", True, detail, node.update_req, now)
+
+
+def _failed(node, e, now):
+    from firmware import report
+
+    report.update_failed(node, e, now)

@@ -1,7 +1,5 @@
-# Message bodies. A reading goes out every cycle, so it is written into one preallocated buffer
-# with no dict, no string building and no json.dumps; heartbeats and events are rare and use json.
-import json
-
+# A reading's body. It goes out every cycle, so it is written into one preallocated buffer with
+# no dict, no string building and no json.dumps (heartbeats and events: firmware/report.py).
 from micropython import const
 
 READING_MAX = const(1024)  # the longest reading config.py lets the sensors make
@@ -125,44 +123,3 @@ class ReadingEncoder:
                 width -= 1
             self._raw(b".")
             self._digits(frac, width)
-
-
-def heartbeat(
-    uptime_s,
-    rssi,
-    free_heap,
-    reset_cause,
-    version,
-    ip,
-    sent,
-    buffered,
-    dropped,
-    reconnects,
-    errors,
-    tls="off",
-    mpy=None,
-):
-    return json.dumps(
-        {
-            "uptime_s": uptime_s,
-            "rssi": rssi,
-            "free_heap": free_heap,
-            "reset_cause": reset_cause,
-            "version": version,
-            "ip": ip,
-            "sent": sent,
-            "buffered": buffered,
-            "dropped": dropped,
-            "reconnects": reconnects,
-            "errors": errors,
-            "tls": tls,  # off, verified (against mqtt.ca_file) or unverified
-            "mpy": mpy,  # sys.implementation._mpy: what make ota compiles for
-        }
-    )
-
-
-def event(name, ok, detail, req=None):
-    doc = {"event": name, "ok": ok, "detail": detail}
-    if req is not None:
-        doc["id"] = req
-    return json.dumps(doc)

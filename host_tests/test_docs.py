@@ -4,7 +4,7 @@ import inspect
 import re
 from pathlib import Path
 
-from firmware import commands, config, payload
+from firmware import commands, config, report
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -40,7 +40,7 @@ def test_every_sensor_type_is_in_the_config_reference():
 
 def test_every_heartbeat_field_is_explained_in_the_topic_contract():
     text = (DOCS / "topics.md").read_text()
-    for name in inspect.signature(payload.heartbeat).parameters:
+    for name in inspect.signature(report.heartbeat).parameters:
         assert re.search(rf"^\| `{name}` \|", text, re.M), name
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import validated_sensors
 
-from firmware import config
+from firmware import config, report
 from firmware.backoff import Backoff
 from firmware.node import Node
 from firmware.outbox import Outbox
@@ -343,7 +343,7 @@ def test_commands_dropped_by_a_full_queue_are_counted_in_the_heartbeat(node, clo
     node.session.poll(clock.now)  # one poll reads 4: the queue holds 4
     for _ in range(2):
         node.session._on_message(b"sensornode/esp32-a1b2c3/cmd", b'{"cmd": "ping"}')
-    node.send_heartbeat(clock.now)
+    report.send_heartbeat(node, clock.now)
     assert sent(umqtt, "heartbeat")[-1]["errors"] == 2
 
 
@@ -378,3 +378,15 @@ def test_commands_module_leaves_the_heap_after_each_command(node, clock, umqtt):
     node.step(clock.advance(10))
     assert sent(umqtt, "event")[-1]["ok"] is False
     assert "firmware.commands" not in sys.modules
+
+
+def test_what_a_connect_and_a_heartbeat_say_leaves_the_heap_after_them(node, clock, umqtt):
+    import sys
+
+    run(node, clock, 100)  # connected, announced, first heartbeat sent
+    assert sent(umqtt, "heartbeat")
+    assert "firmware.report" not in sys.modules
+    command(umqtt, b'{"cmd": "heartbeat"}')
+    node.step(clock.advance(10))
+    assert sent(umqtt, "event")[-1]["detail"] == "heartbeat sent"
+    assert "firmware.report" not in sys.modules and "firmware.commands" not in sys.modules

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from firmware.payload import READING_MAX, ReadingEncoder, event, heartbeat
+from firmware.payload import READING_MAX, ReadingEncoder
+from firmware.report import event, heartbeat
 
 
 def encode(keys, values, due=None, seq=1, uptime=1000, ts=None):

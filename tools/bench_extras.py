@@ -92,7 +92,8 @@ _UPDATE = (
     "_h = _ota.Hmac(b'bench-update-key-0')\n"
     "_h.update(_b)\n"
     "_b += b'hmac ' + _h.hexdigest().encode() + b'\\n'\n"
-    "node._start_update(len(_b), None, time.ticks_ms())\n"
+    'node.session.commands.append(\'{"cmd": "update", "value": %d}\' % len(_b))\n'
+    "node.step(time.ticks_ms())\n"
     "_u = node.update\n"
     "while _u.index < 3 or _u.offset < 15360:\n"
     "    _w = [int(_x) for _x in _u.want().split()]\n"
