@@ -172,7 +172,16 @@ class Waiter:
 _CRASH_RESET_MS = const(10000)
 # What only the boot runs. start() forgets it once the node is built: the functions' bytecode
 # and strings would otherwise stay on the heap for the board's lifetime.
-_BOOT_ONLY = ("build", "_wire", "_load_config", "_checked", "_ca_data")
+_BOOT_ONLY = (
+    "build",
+    "_wire",
+    "_load_config",
+    "_checked",
+    "_ca_data",
+    "Board",
+    "reading_echo",
+    "VERSION",
+)
 
 
 def start():
@@ -184,73 +193,20 @@ def start():
     return parts
 
 
-def _trial(node, wdt):
-    # (trial deadline, watchdog) when this boot runs new firmware on trial (firmware/otaboot.py),
-    # else (None, wdt). The update's result from an earlier boot is said at the next connect.
-    from firmware import otaboot
-
-    node.news = otaboot.result()
-    st = otaboot.state()
-    trial = None
-    if st and st[0] == "trial":
-        seconds = int(st[2])
-        trial = time.ticks_add(node.boot, seconds * 1000)
-        if wdt is None:
-            from firmware.board import Watchdog
-
-            ms = otaboot.watchdog_ms(seconds, sys.platform)
-            wdt = Watchdog(machine.WDT(timeout=ms), ms)
-        log("update", "%s on trial: online with readings within %d s, or back" % (st[3], seconds))
-    from firmware.unload import drop
-
-    drop("otaboot", "atomic")
-    return trial, wdt
-
-
-def _trial_step(trial, node, now):
-    # None once the trial is over: readings went out since this boot, so the update stays.
-    if node.sent and node.session.online:
-        from firmware import otaboot
-
-        detail = otaboot.commit(log)
-        from firmware.unload import drop
-
-        drop("otaboot", "atomic")
-        if detail:
-            from firmware import report
-
-            report.send_event(node, "update", True, detail, None, now)
-            drop("report")
-        return None
-    if time.ticks_diff(now, trial) >= 0:
-        from firmware import otaboot
-
-        otaboot.note("not online with readings within the trial")
-        log("update", "trial over without readings; resetting to restore the previous firmware")
-        machine.reset()
-    return trial
-
-
-def crashed(e):
-    # A bug must not leave a board nobody can reach dead: say what happened, then start over.
-    # Ctrl-C (not an Exception) still stops to the REPL, here and during the pause. New firmware
-    # on trial is rolled back by the next boot, with this as the reason.
-    sys.print_exception(e)
-    try:
-        from firmware import otaboot
-        from firmware.log import why
-
-        otaboot.note(why(e))
-    except Exception:
-        pass  # the reset below is what matters
-
-
 def run():
     try:
         try:
             loop(*start())
         except Exception as e:
-            crashed(e)
+            # A bug must not leave a board nobody can reach dead: say what happened, then start
+            # over. Ctrl-C (not an Exception) still stops to the REPL, here and during the pause.
+            sys.print_exception(e)
+            try:
+                from firmware import trial
+
+                trial.crashed(e)
+            except Exception:
+                pass  # the reset below is what matters
             log(
                 "boot",
                 "unexpected error; resetting in %d s (Ctrl-C for the REPL)"
@@ -265,7 +221,10 @@ def run():
 
 
 def loop(board, node, wdt):
-    trial, wdt = _trial(node, wdt)
+    from firmware import trial
+
+    deadline, wdt = trial.begin(node, wdt)
+    del trial
     waiter = Waiter(node.session.transport)
     # Fed at least twice per watchdog period however idle the node is.
     longest = _IDLE_MAX_MS if wdt is None else min(_IDLE_MAX_MS, wdt.timeout_ms // 2)
@@ -277,8 +236,10 @@ def loop(board, node, wdt):
             log("boot", "rebooting on command")
             node.session.close(now)
             board.reset()
-        if trial is not None:
-            trial = _trial_step(trial, node, now)
+        if deadline is not None:  # new firmware on trial (firmware/trial.py)
+            from firmware import trial
+
+            deadline = trial.step(deadline, node, now)
         if wdt is not None:
             wdt.feed()
         waiter.wait(min(node.due_in(time.ticks_ms()), longest))

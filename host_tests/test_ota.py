@@ -359,3 +359,49 @@ def test_a_node_without_an_ota_key_refuses_every_update(umqtt, clock, log) -> No
         "id": "u1",
     }
     assert node.update is None and not [p for p in umqtt.broker.published if "/ota" in str(p[0])]
+
+
+# -- the loop's side of a trial (firmware/trial.py) ---------------------------------------------
+
+
+def test_a_board_never_offered_an_update_starts_its_loop_without_the_update_code(
+    board: Path, monkeypatch: pytest.MonkeyPatch, umqtt, clock, log
+) -> None:
+    import sys
+
+    from test_node import make_node
+
+    import firmware
+    from firmware import trial
+
+    monkeypatch.delitem(sys.modules, "firmware.otaboot")
+    monkeypatch.delattr(firmware, "otaboot")
+    node = make_node(umqtt, clock, log)
+    assert trial.begin(node, None) == (None, None)
+    assert node.news is None
+    assert "firmware.otaboot" not in sys.modules and "firmware.trial" not in sys.modules
+
+
+def test_a_trial_ends_when_readings_went_out_and_the_update_says_it_is_permanent(
+    board: Path, umqtt, clock, log
+) -> None:
+    import sys
+
+    from test_node import make_node, run, sent
+
+    from firmware import trial
+
+    blobs, _ = make()
+    download(blobs)
+    otaboot.boot(log_lines()[1], "reset")
+    node = make_node(umqtt, clock, log)
+    deadline, _ = trial.begin(node, "watchdog")
+    assert deadline is not None and "firmware.trial" in sys.modules
+    run(node, clock, 100)  # online, a reading out
+    assert trial.step(deadline, node, clock.now) is None
+    assert sent(umqtt, "event")[-1] == {
+        "event": "update",
+        "ok": True,
+        "detail": "0.2.0 passed its trial: it is permanent",
+    }
+    assert otaboot.state() == [] and "firmware.trial" not in sys.modules
