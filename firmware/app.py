@@ -190,6 +190,9 @@ def start():
     g = globals()
     for name in _BOOT_ONLY:
         g.pop(name, None)
+    from firmware.unload import drop
+
+    drop("version")  # Board keeps the text; ha.py loads it again for a connect's announcement
     return parts
 
 

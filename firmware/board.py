@@ -8,7 +8,6 @@ import time
 import machine
 
 from firmware.unload import drop
-from firmware.version import VERSION
 
 _REREAD_MS = 3600000  # the clock is read again this often; ticks_ms() counts in between
 
@@ -43,6 +42,8 @@ class Board:
     # join_failures(), read_file(path), uid() and sync_time(). A method here, found first, is
     # what stays on the heap.
     def __init__(self, log):
+        from firmware.version import VERSION  # the module leaves with the boot's code (app.py)
+
         self.log = log
         self.version = VERSION
         self.time_set = False

@@ -37,7 +37,7 @@ def _announce(node, now):
     device = ha.Device(node.topics, node.ha_prefix, st.uid(), st.name, node.wifi.mac())
     ha.announce(publish, device, node.sensors.specs, node.interval_ms / 1000)
     del ha, device
-    drop("ha", "atomic")
+    drop("ha", "atomic", "version")
 
 
 def send_heartbeat(node, now):
