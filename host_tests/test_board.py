@@ -7,6 +7,7 @@ import network
 import pytest
 
 from firmware import board
+from firmware.version import VERSION
 
 
 @pytest.fixture
@@ -16,7 +17,7 @@ def b(log):
 
 def test_the_board_knows_its_name_reset_cause_and_version(b):
     machine.state["cause"] = machine.WDT_RESET
-    assert (b.name, b.reset_cause, b.version) == (sys.platform, "power-on", board.VERSION)
+    assert (b.name, b.reset_cause, b.version) == (sys.platform, "power-on", VERSION)
     assert board.Board(b.log).reset_cause == "watchdog"
 
 
