@@ -80,8 +80,18 @@ class WatchedSocket:
         if self.fill:
             n = self.fill
             self.fill = 0
+            sent = 0
+            if self.t == 0 and self.sock is self.raw:
+                # A reading fits the socket's send buffer: tried without waiting first, the
+                # socket is not switched to blocking and back around every publish (on the unix
+                # port that is six system calls a cycle). Not under TLS, whose writes must be
+                # finished once begun.
+                sent = self.sock.write(self.out, n) or 0
+                if sent >= n:
+                    return
+            rest = self.out if not sent else memoryview(self.out)[sent:n]  # rare: a full buffer
             self._timeout(self.timeout_s)
-            self.sock.write(self.out, n)
+            self.sock.write(rest, n - sent)
 
     def read(self, n):
         self.flush()
