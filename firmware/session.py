@@ -144,7 +144,7 @@ class Session:
         # True once the broker has it (QoS 1: PUBACK seen); False, with the link dropped, if not.
         if not self.online:
             return False
-        if type(msg) is str:  # JSON from payload.py: umqtt counts len(), so it must get bytes
+        if type(msg) is str:  # JSON from report.py: umqtt counts len(), so it must get bytes
             msg = msg.encode()
         try:
             self.transport.publish(topic, msg, retain, qos)
