@@ -48,7 +48,7 @@ def _checked(say):
 
 
 def _load_config():
-    # The validation tables are needed once: dropping the module gives ~24 KB of heap back.
+    # Needed once: validated.py, and config.py's checks on a boot on new files, leave the heap.
     from firmware import validated
 
     found = validated.load(log, _checked)

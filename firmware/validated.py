@@ -1,10 +1,10 @@
 # The boot's configuration without config.py while nothing it depends on changed. config.py's
-# checks intern ~150 names that stay on the heap for the board's lifetime, and its tables are the
-# boot's largest peak; a board that boots again on the same files needs neither. What the last
-# check returned is kept in validated.json with what it said on the console, said again word for
-# word, so every boot's console tells the same story. Its key is a hash of config.json,
-# secrets.json and every file of the firmware: an edit, a provision, the setup page, a `set`
-# command, a flash or an update each change it, and the next boot checks again.
+# checks intern ~150 names that stay on the heap for the board's lifetime; a board that boots
+# again on the same files need not load it. What the last check returned is kept in
+# validated.json with what it said on the console, said again word for word, so every boot's
+# console tells the same story. Its key is a hash of config.json, secrets.json and every file
+# of the firmware: an edit, a provision, the setup page, a `set` command, a flash or an update
+# each change it, and the next boot checks again.
 import json
 
 from firmware import atomic

@@ -314,6 +314,38 @@ def test_the_pieces_of_a_packet_leave_as_one_segment_before_the_next_read():
     assert wire.segments == [b"\x32\x0c\x00\x01tpayload"]
 
 
+class FullWire(Wire):
+    """A raw socket whose send buffer takes at most `room` bytes while it is non-blocking."""
+
+    def __init__(self, room):
+        super().__init__()
+        self.room = room
+        self.timeouts = []
+
+    def settimeout(self, t):
+        self.timeouts.append(t)
+
+    def write(self, buf, n=-1):
+        if self.timeouts[-1] == 0:
+            n = min(len(buf) if n < 0 else n, self.room)
+            if not n:
+                return None  # EAGAIN: nothing could be written without waiting
+        return super().write(buf, n)
+
+
+@pytest.mark.parametrize("room", [1000, 3, 0])
+def test_a_publish_goes_out_without_waiting_and_waits_only_for_a_full_send_buffer(room):
+    wire = FullWire(room)
+    w = WatchedSocket(wire, 5, Clock(), print)
+    w.read(1)  # a read leaves the socket non-blocking
+    before = list(wire.timeouts)
+    w.write(b"\x30\x07\x00\x01tpayload")
+    w.flush()
+    assert b"".join(wire.segments) == b"\x30\x07\x00\x01tpayload"
+    switched = wire.timeouts[len(before) :]
+    assert switched == ([] if room == 1000 else [5])  # blocking with its timeout only when full
+
+
 def test_nothing_is_sent_until_a_read_or_a_flush():
     wire = Wire()
     w = WatchedSocket(wire, 5, Clock(), print)

@@ -158,24 +158,12 @@ def parts_table(res: dict[str, Any], markdown: bool = False) -> str:
     for name, n in mods:
         step = names.get(name, {})
         rows.append((f"module {name}", fmt(n), fmt(step.get("names")), fmt(step.get("pool_bytes"))))
-    step = parts.get("config_read_names", {})
-    rows.append(
-        (
-            "reading the configuration (validated.json), what it leaves",
-            fmt(parts["config_read"]),
-            fmt(step.get("names")),
-            fmt(step.get("pool_bytes")),
-        )
-    )
-    step = parts.get("objects_names", {})
-    rows.append(
-        (
-            "boot, connect and readings: the node's objects",
-            fmt(parts["objects"]),
-            fmt(step.get("names")),
-            fmt(step.get("pool_bytes")),
-        )
-    )
+    for name, key in (
+        ("reading the configuration (validated.json), what it leaves", "config_read"),
+        ("boot, connect and readings: the node's objects", "objects"),
+    ):
+        step = parts.get(key + "_names", {})
+        rows.append((name, fmt(parts[key]), fmt(step.get("names")), fmt(step.get("pool_bytes"))))
     pools = parts["qstr_pool_bytes"]
     board_pools = d["board"]["qstr_pool_bytes"]
     rows.append(("(qstr pools, part of the above)", fmt(pools), "", ""))

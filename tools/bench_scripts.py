@@ -101,7 +101,6 @@ micropython.qstr_info()
 BREAKDOWN = (
     """\
 import gc
-import sys
 
 import micropython
 import {bsp}
