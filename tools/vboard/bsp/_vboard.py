@@ -46,6 +46,7 @@ for _port, _name in ((80, "VBOARD_PORTAL_HTTP"), (53, "VBOARD_PORTAL_DNS")):
 # belong to an earlier life of the board and are not acted on again.
 _seen = json.loads(_env("VBOARD_EVENTS", "{}"))
 
+_NO_EVENTS = {}  # (a default made once: happened() runs in every Wi-Fi call)
 _READ_EVERY_MS = 200  # the control file is read at most this often, however often we are asked
 _switches = {}
 _read_at = None
@@ -83,7 +84,7 @@ def switch(name, default=None):
 
 def happened(event):
     # True once for each new occurrence of the event since this board process last looked.
-    count = switches().get("events", {}).get(event, 0)
+    count = switches().get("events", _NO_EVENTS).get(event, 0)
     if count > _seen.get(event, 0):
         _seen[event] = count
         return True

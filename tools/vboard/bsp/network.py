@@ -73,7 +73,7 @@ def hostname(name=None):
 
 def _air():
     # The networks in range, each a dict: ssid, password ("" for open), rssi, channel, hidden.
-    return _vboard.switch("air", [])
+    return _vboard.switch("air", ())
 
 
 def _in_air(ssid):
@@ -117,6 +117,7 @@ class _Iface:
         self.done_at = 0
         self.ssid = None  # the network joined (STA)
         self.rssi = None
+        self.seen = None  # the switches the last update() acted on
         mac = _mac(if_id)
         self.params = {
             "mac": mac,
@@ -132,7 +133,14 @@ class _Iface:
             self.params.update({"essid": name, "password": "", "security": _SEC["SEC_OPEN"]})
 
     def update(self):
-        # Applies what happened in the air since the last call: a join finishing, a drop.
+        # Applies what happened in the air since the last call: a join finishing, a drop. The
+        # switches change only when _vboard reads them again (at most five times a second):
+        # with the same switches and no join under way nothing can have happened, and the
+        # call returns at once without allocating, as the driver's C does.
+        switches = _vboard.switches()
+        if switches is self.seen and self.joining is None:
+            return
+        self.seen = switches
         _hang_if_stalled()
         if self.id != STA_IF:
             return
