@@ -123,17 +123,13 @@ class Device:
         )
 
 
-def reading_configs(device, specs, interval_s):
-    # Yields (topic, config JSON text) for every reading key, one at a time.
-    from firmware.sensor_setup import keys_for
-    from firmware.unload import drop
-
-    drop("sensor_setup")  # keys_for holds what it needs until the announcing is over
-
+def reading_configs(device, sensors, interval_s):
+    # Yields (topic, config JSON text) for every reading key, one at a time. sensors: (spec, its
+    # JSON keys) for each sensor kept, as the running sensor set has them.
     readings = device.topics.readings.decode()
     status = json.dumps(device.topics.status.decode())
-    for spec in specs:
-        for key in keys_for(spec):
+    for spec, keys in sensors:
+        for key in keys:
             unit, cls, precision = quantity(spec, key)
             rest = _READING % (json.dumps(value_template(key)), status)
             rest += _optional(',"unit_of_meas":', unit) + _optional(',"dev_cla":', cls)
@@ -147,8 +143,13 @@ def diagnostic_configs(device):
     # Object ids carry a "-", which no sensor name has: a sensor called "rssi" cannot collide.
     heartbeat = device.topics.heartbeat.decode()
     status = device.topics.status.decode()
-    for row in _DIAGNOSTICS.split(";"):
-        field, name, unit, cls, state_class = row.split("|")
+    at = 0
+    while at < len(_DIAGNOSTICS):  # row by row: a list of all rows would add to the peak
+        end = _DIAGNOSTICS.find(";", at)
+        if end < 0:
+            end = len(_DIAGNOSTICS)
+        field, name, unit, cls, state_class = _DIAGNOSTICS[at:end].split("|")
+        at = end + 1
         rest = _DIAGNOSTIC % (json.dumps(value_template(field)), json.dumps(status))
         rest += _optional(',"unit_of_meas":', unit or None) + _optional(',"dev_cla":', cls or None)
         rest += _optional(',"stat_cla":', state_class or None)
@@ -179,7 +180,7 @@ def remember(topics, path=MEMORY):
     atomic.write(path, "\n".join(topics).encode())
 
 
-def announce(publish, device, specs, interval_s, path=MEMORY):
+def announce(publish, device, sensors, interval_s, path=MEMORY):
     # publish(topic bytes, payload bytes, qos) -> bool (False: the link is gone, stop). Sends
     # every config, clears the retained configs of keys no longer configured, and records what it
     # sent. Returns False when the link failed on the way (the next connect tries again).
@@ -187,7 +188,7 @@ def announce(publish, device, specs, interval_s, path=MEMORY):
     # trips would hold the first readings back. Clears go at QoS 1: once recorded, they are not
     # sent again, so the broker must have them.
     sent = []
-    for configs in (reading_configs(device, specs, interval_s), diagnostic_configs(device)):
+    for configs in (reading_configs(device, sensors, interval_s), diagnostic_configs(device)):
         for topic, text in configs:
             if not publish(topic.encode(), text.encode(), 0):
                 return False

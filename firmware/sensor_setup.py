@@ -83,7 +83,6 @@ def add(sensors, specs):
             sensors.keys.append(k)
             sensors.values.append(None)
             sensors.due.append(False)
-        sensors.specs.append(spec)
         sensors.slots.append(slot)
         start(sensors, slot, now, True)
 

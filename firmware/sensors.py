@@ -43,7 +43,6 @@ class SensorSet:
         self.keys = []
         self.values = []
         self.due = []
-        self.specs = []  # the sensors kept, as validated: what Home Assistant discovery describes
         self.errors = 0  # failed reads since boot
         self.slots = []
         from firmware import sensor_setup

@@ -8,6 +8,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from test_umqtt_versions import CONNACK, VERSIONS, open_transport, packets
 
 from firmware import ha
+from firmware.sensor_setup import keys_for
 from firmware.topics import Topics
 
 T = Topics("sensornode", "esp32-a1b2c3")
@@ -19,8 +20,13 @@ def device(prefix="homeassistant", board="esp32", mac=MAC):
     return ha.Device(T, prefix, UID, board, mac)
 
 
+def described(*sensors):
+    # What report.py hands to announce(): each sensor kept, with the JSON keys it fills.
+    return [(spec, keys_for(spec)) for spec in validated_sensors(*sensors)]
+
+
 def readings(*sensors, interval_s=10):
-    specs = validated_sensors(*sensors)
+    specs = described(*sensors)
     return {t: json.loads(text) for t, text in ha.reading_configs(device(), specs, interval_s)}
 
 
@@ -193,7 +199,7 @@ def test_the_prefix_is_the_configured_one():
 
 def test_announce_sends_bytes_with_the_degree_sign_as_utf8(tmp_path):
     broker = Broker()
-    specs = validated_sensors({"type": "mcu", "name": "chip"})
+    specs = described({"type": "mcu", "name": "chip"})
     assert ha.announce(broker, device(), specs, 10, str(tmp_path / "ha.txt"))
     topic, msg = broker.sent[0]
     assert (type(topic), type(msg)) == (bytes, bytes)
@@ -202,7 +208,7 @@ def test_announce_sends_bytes_with_the_degree_sign_as_utf8(tmp_path):
 
 def test_a_key_no_longer_configured_has_its_retained_config_cleared(tmp_path):
     path = str(tmp_path / "ha.txt")
-    before = validated_sensors({"type": "sim", "name": "a"}, {"type": "sim", "name": "b"})
+    before = described({"type": "sim", "name": "a"}, {"type": "sim", "name": "b"})
     ha.announce(Broker(), device(), before, 10, path)
     broker = Broker()
     ha.announce(broker, device(), before[:1], 10, path)
@@ -212,14 +218,14 @@ def test_a_key_no_longer_configured_has_its_retained_config_cleared(tmp_path):
 
 def test_configs_go_at_qos_0_since_every_connect_sends_them_again(tmp_path):
     broker = Broker()
-    specs = validated_sensors({"type": "sim", "name": "a"})
+    specs = described({"type": "sim", "name": "a"})
     ha.announce(broker, device(), specs, 10, str(tmp_path / "ha.txt"))
     assert set(broker.qos) == {0}
 
 
 def test_the_record_is_written_only_when_what_was_announced_changed(tmp_path):
     memory = tmp_path / "ha.txt"
-    specs = validated_sensors({"type": "sim", "name": "a"})
+    specs = described({"type": "sim", "name": "a"})
     ha.announce(Broker(), device(), specs, 10, str(memory))
     stamp = (memory.stat().st_ino, memory.stat().st_mtime_ns)
     assert ha.announce(Broker(), device(), specs, 10, str(memory))
@@ -228,7 +234,7 @@ def test_the_record_is_written_only_when_what_was_announced_changed(tmp_path):
 
 def test_a_renamed_device_clears_the_old_names_configs(tmp_path):
     path = str(tmp_path / "ha.txt")
-    specs = validated_sensors({"type": "sim", "name": "a"})
+    specs = described({"type": "sim", "name": "a"})
     ha.announce(Broker(), device(), specs, 10, path)
     renamed = ha.Device(Topics("sensornode", "kitchen"), "homeassistant", UID, "esp32", MAC)
     broker = Broker()
@@ -239,7 +245,7 @@ def test_a_renamed_device_clears_the_old_names_configs(tmp_path):
 def test_a_link_lost_midway_stops_and_keeps_the_old_record(tmp_path):
     memory = tmp_path / "ha.txt"
     memory.write_text("homeassistant/sensor/esp32-a1b2c3_gone/config")
-    specs = validated_sensors({"type": "sim", "name": "a"})
+    specs = described({"type": "sim", "name": "a"})
     assert not ha.announce(Broker(fail_at=3), device(), specs, 10, str(memory))
     assert memory.read_text() == "homeassistant/sensor/esp32-a1b2c3_gone/config"
 
@@ -251,7 +257,7 @@ def test_a_degree_sign_reaches_the_wire_intact_on_every_umqtt_version(
     t, rec = open_transport(version, monkeypatch, tls=False, ca=None, replies=CONNACK)
     assert t.client is not None and rec.raw is not None
     client = t.client
-    specs = validated_sensors({"type": "mcu", "name": "chip"})
+    specs = described({"type": "mcu", "name": "chip"})
     first = []
 
     def publish(topic, msg, qos):
@@ -269,7 +275,7 @@ def test_a_degree_sign_reaches_the_wire_intact_on_every_umqtt_version(
 
 def test_every_config_is_valid_json_whatever_the_topics_hold():
     odd = ha.Device(Topics('say "hi"\\now', "esp32-a1b2c3"), "home", UID, "esp32", MAC)
-    specs = validated_sensors({"type": "dht22", "name": "room", "pin": 4})
+    specs = described({"type": "dht22", "name": "room", "pin": 4})
     texts = [text for _, text in ha.reading_configs(odd, specs, 10)]
     texts += [text for _, text in ha.diagnostic_configs(odd)]
     docs = [json.loads(text) for text in texts]

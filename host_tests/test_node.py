@@ -13,6 +13,7 @@ from firmware.backoff import Backoff
 from firmware.node import Node
 from firmware.outbox import Outbox
 from firmware.payload import ReadingEncoder
+from firmware.sensors import Slot
 from firmware.session import Session
 from firmware.topics import Topics
 from firmware.transport import Transport
@@ -42,7 +43,8 @@ class FakeWifi:
 
 class FakeSensors:
     def __init__(self):
-        self.specs = validated_sensors({"type": "sim", "name": "temperature"})
+        (spec,) = validated_sensors({"type": "sim", "name": "temperature"})
+        self.slots = [Slot(spec, 0, 1, None, None)]
         self.keys = ["temperature"]
         self.values = [20.0]
         self.due = [True]
