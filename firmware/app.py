@@ -71,7 +71,6 @@ def build():
 def _wire(board, cfg, secrets):
     # The parts are imported only now that config.py has left the heap: the boot's peak holds
     # the validation tables or the running code, never both.
-    from firmware.backoff import Backoff
     from firmware.node import Node
     from firmware.outbox import Outbox
     from firmware.payload import ReadingEncoder
@@ -109,7 +108,7 @@ def _wire(board, cfg, secrets):
         topics=topics,
         keepalive_s=mq["keepalive"],
         clock=time,
-        backoff=Backoff(1000, 60000, _randbits),
+        backoff=(1000, 60000, _randbits),
         log=log,
         where="%s:%d" % (mq["host"], mq["port"]),
     )
@@ -117,7 +116,7 @@ def _wire(board, cfg, secrets):
         sta=board.station(cfg["hostname"] or device),
         networks=secrets["wifi"],
         clock=time,
-        backoff=Backoff(2000, 120000, _randbits),
+        backoff=(2000, 120000, _randbits),
         log=log,
         attempt_ms=int(cfg["wifi"]["attempt_s"] * 1000),
         rounds_before_ap=cfg["wifi"]["rounds_before_ap"],

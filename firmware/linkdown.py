@@ -52,7 +52,11 @@ def errno_name(code):
 
 def retry(session, now, why):
     # The next attempt after the backoff's wait, said on the console.
-    wait = session.backoff.next_ms()
+    from firmware.backoff import next_wait
+    from firmware.unload import drop
+
+    wait = next_wait(session)
+    drop("backoff")
     session.next_attempt = session.clock.ticks_add(now, wait)
     session.log("mqtt", "broker %s %s; retry in %d s" % (session.where, why, (wait + 500) // 1000))
 

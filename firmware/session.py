@@ -23,7 +23,8 @@ class Session:
         self.transport = transport
         self.topics = topics
         self.clock = clock
-        self.backoff = backoff
+        self.backoff = backoff  # (base_ms, cap_ms, randbits): firmware/backoff.py
+        self.failures = 0  # failed links in a row; a proven link sets it back to 0
         self.log = log
         self.where = where  # "host:port", for messages
         # Ping three times per keepalive; two pings without a byte back mean the link is dead,
@@ -99,7 +100,7 @@ class Session:
             self._keepalive(now)
             if not self.proven and self.clock.ticks_diff(now, self.since) >= _PROVEN_MS:
                 self.proven = True
-                self.backoff.reset()
+                self.failures = 0
         except Exception as e:  # umqtt raises OSError, asserts, or indexes short reads
             self._lost(now, e, "lost (%s)")
 

@@ -17,7 +17,8 @@ class WifiManager:
         self.sta = sta  # network.WLAN(STA_IF), or anything with its methods
         self.networks = networks  # [{"ssid": ..., "password": ...}] from secrets.json
         self.clock = clock
-        self.backoff = backoff
+        self.backoff = backoff  # (base_ms, cap_ms, randbits): firmware/backoff.py
+        self.failures = 0  # failed join rounds in a row
         self.log = log
         self.attempt_ms = attempt_ms
         self.rounds_before_ap = rounds_before_ap  # 0: never start the access point

@@ -126,7 +126,7 @@ class Join:
         if wifi.sta.isconnected():
             wifi.up = True
             wifi.checked = now
-            wifi.backoff.reset()
+            wifi.failures = 0
             wifi.log(
                 "wifi", "joined %r (rssi %s dBm, ip %s)" % (wifi.current, wifi.rssi(), wifi.ip())
             )
@@ -149,7 +149,11 @@ class Join:
     def _round_failed(self, now, why):
         wifi = self.wifi
         self.failed_rounds += 1
-        wait = wifi.backoff.next_ms()
+        from firmware.backoff import next_wait
+        from firmware.unload import drop
+
+        wait = next_wait(wifi)
+        drop("backoff")
         self.deadline = wifi.clock.ticks_add(now, wait)
         self.state = _WAIT
         wifi.log("wifi", "%s (round %d); retry in %d s" % (why, self.failed_rounds, wait // 1000))

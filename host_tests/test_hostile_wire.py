@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from firmware.backoff import Backoff
 from firmware.commands import MAX_BYTES
 from firmware.session import Session
 from firmware.topics import Topics
@@ -148,7 +147,7 @@ class Rig:
         transport = Transport(
             umqtt, T.device, "127.0.0.1", 1883, None, None, 6, False, None, TIMEOUT_S, clock, log
         )
-        backoff = Backoff(1000, 60000, lambda bits: 0xFFFF)
+        backoff = (1000, 60000, lambda bits: 0xFFFF)
         self.session = Session(transport, T, 6, clock, backoff, log, "127.0.0.1:1883")
 
     @property

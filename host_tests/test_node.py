@@ -9,7 +9,6 @@ import pytest
 from conftest import validated_sensors
 
 from firmware import config, report
-from firmware.backoff import Backoff
 from firmware.node import Node
 from firmware.outbox import Outbox
 from firmware.payload import ReadingEncoder
@@ -95,7 +94,7 @@ def make_node(umqtt, clock, log, qos=1):
         log,
     )
     transport = Transport(umqtt, T.device, "127.0.0.1", 1883, None, None, 30, clock=clock, log=log)
-    session = Session(transport, T, 30, clock, Backoff(1000, 1000, lambda b: 0xFFFF), log, "b")
+    session = Session(transport, T, 30, clock, (1000, 1000, lambda b: 0xFFFF), log, "b")
     sensors = FakeSensors()
     node = Node(
         cfg,

@@ -6,7 +6,6 @@ from itertools import pairwise
 import pytest
 
 from firmware import linkup
-from firmware.backoff import Backoff
 from firmware.session import Session
 from firmware.topics import Topics
 from firmware.transport import Transport, WatchedSocket
@@ -22,7 +21,7 @@ def make(umqtt, clock, log):
         transport = Transport(
             umqtt, T.device, host, 1883, "user", "pw", keepalive, clock=clock, log=log
         )
-        backoff = Backoff(1000, 8000, lambda bits: 0xFFFF)
+        backoff = (1000, 8000, lambda bits: 0xFFFF)
         return Session(transport, T, keepalive, clock, backoff, log, "127.0.0.1:1883")
 
     return make

@@ -7,7 +7,6 @@ import network
 import pytest
 
 from firmware import provision
-from firmware.backoff import Backoff
 from firmware.wifi import WifiManager
 from firmware.wifi_join import order_networks
 
@@ -61,7 +60,7 @@ def ap(monkeypatch):
 def make(clock, log, ap):
     def make(networks, rounds_before_ap=3, attempt_ms=5000):
         sta = network.WLAN(network.STA_IF)
-        backoff = Backoff(2000, 16000, lambda bits: 0xFFFF)
+        backoff = (2000, 16000, lambda bits: 0xFFFF)
         return WifiManager(
             sta, networks, clock, backoff, log, attempt_ms, rounds_before_ap, AP_ARGS, FAILS
         )
