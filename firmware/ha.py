@@ -203,3 +203,19 @@ def announce(publish, device, sensors, interval_s, path=MEMORY):
         except OSError:
             pass  # a full or failing flash: the next connect clears the same topics again
     return True
+
+
+def came_online(node, now):
+    # The running node's announcement at a connect, retained: HA may start after the node, and
+    # must get every config. Each sensor goes with its keys as the running set has them.
+    session = node.session
+
+    def publish(topic, msg, qos):
+        return session.publish(topic, msg, True, qos, now)
+
+    st = node.stats
+    device = Device(node.topics, node.ha_prefix, st.uid(), st.name, node.wifi.mac())
+    sensors = node.sensors
+    keys = sensors.keys
+    described = [(s.spec, keys[s.start : s.start + s.n]) for s in sensors.slots]
+    announce(publish, device, described, node.interval_ms / 1000)

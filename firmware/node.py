@@ -62,6 +62,11 @@ class Node:
 
             report.came_online(self, now)
             drop("report")
+            if self.discovery:  # with report.py gone: the announcement is the connect's peak
+                from firmware import ha
+
+                ha.came_online(self, now)
+                drop("ha", "atomic", "version")
         if self.clock.ticks_diff(now, self.next_reading) >= 0:
             self._take_reading(now)
         if self.outbox.count and self.session.online:

@@ -7,9 +7,8 @@ from firmware.session import ONLINE
 
 
 def came_online(node, now):
+    # Home Assistant discovery is node.py's to call, after this module has left the heap.
     node.stats.sync_time()
-    if node.discovery:
-        _announce(node, now)
     node.next_heartbeat = now  # a heartbeat right after each connect says how the outage went
     news = node.news
     if news is not None:
@@ -21,27 +20,6 @@ def came_online(node, now):
         from firmware import ota
 
         ota.want(node, up.want(), now)  # a piece asked for before the drop is gone
-
-
-def _announce(node, now):
-    # Retained: HA may start after the node, and must get every config.
-    from firmware import ha
-    from firmware.unload import drop
-
-    session = node.session
-
-    def publish(topic, msg, qos):
-        return session.publish(topic, msg, True, qos, now)
-
-    st = node.stats
-    device = ha.Device(node.topics, node.ha_prefix, st.uid(), st.name, node.wifi.mac())
-    # Each sensor with its keys, from the running set: sensor_setup.py stays unloaded.
-    sensors = node.sensors
-    keys = sensors.keys
-    described = [(s.spec, keys[s.start : s.start + s.n]) for s in sensors.slots]
-    ha.announce(publish, device, described, node.interval_ms / 1000)
-    del ha, device, described
-    drop("ha", "atomic", "version")
 
 
 def send_heartbeat(node, now):

@@ -313,6 +313,22 @@ def test_discovery_code_leaves_the_heap_after_the_announcement(
     assert "firmware.ha" not in sys.modules
 
 
+def test_the_announcement_runs_with_report_py_off_the_heap(
+    umqtt, clock, log, node, tmp_path, monkeypatch
+):
+    # The connect's announcement sets the smallest heap: report.py must have left by then.
+    import sys
+
+    from firmware import ha
+
+    loaded = []
+    monkeypatch.setattr(ha, "announce", lambda *a: loaded.append("firmware.report" in sys.modules))
+    monkeypatch.chdir(tmp_path)
+    node.discovery = True
+    run(node, clock, 100)
+    assert loaded == [False]
+
+
 def test_due_in_sleeps_until_the_next_reading(node, clock):
     node.step(clock.now)
     assert 0 < node.due_in(clock.now) <= 1000
