@@ -2,6 +2,11 @@
 # sensor uses it.
 
 
+def make(spec):
+    # spec: the validated filter dict (sensor_setup.make_filter)
+    return Ema(spec["alpha"])
+
+
 class Ema:
     # Exponential moving average: y += alpha * (x - y); the first value passes through.
     def __init__(self, alpha):

@@ -2,6 +2,11 @@
 # uses it; update() runs once per reading, so its storage is allocated once and reused.
 
 
+def make(spec):
+    # spec: the validated filter dict (sensor_setup.make_filter)
+    return MovingMedian(spec["size"])
+
+
 class MovingMedian:
     # Median of the last `size` values; until `size` values came in, the median of those seen.
     def __init__(self, size):
