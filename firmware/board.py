@@ -6,10 +6,11 @@ import gc
 import time
 
 import machine
+from micropython import const
 
 from firmware.unload import drop
 
-_REREAD_MS = 3600000  # the clock is read again this often; ticks_ms() counts in between
+_REREAD_MS = const(3600000)  # the clock is read again this often; ticks_ms() counts in between
 
 
 def unix_parts(tm):

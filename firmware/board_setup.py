@@ -6,6 +6,7 @@ import sys
 
 import machine
 import network
+from micropython import const
 
 from firmware import ident
 
@@ -16,7 +17,7 @@ _RESET_NAMES = (
     ("DEEPSLEEP_RESET", "deep sleep"),
     ("SOFT_RESET", "soft reset"),
 )
-_RP2_WDT_MAX_MS = 8388  # the RP2040's watchdog cannot count longer
+_RP2_WDT_MAX_MS = const(8388)  # the RP2040's watchdog cannot count longer
 
 
 def reset_cause_name(code):

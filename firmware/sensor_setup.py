@@ -46,7 +46,6 @@ def driver_for(spec, clock):
     return __import__("firmware.sensor_" + module, None, None, ("make",)).make(spec, clock)
 
 
-
 def make_filter(spec):
     # spec: None or a validated filter dict ({"type": "median", "size": 5} / {"type": "ema", ...}).
     # Only the module of the filter in use is loaded: its instances keep it on the heap.

@@ -7,11 +7,13 @@
 # each change it, and the next boot checks again.
 import json
 
+from micropython import const
+
 from firmware import atomic
 
 PATH = "validated.json"
 _FILES = ("config.json", "secrets.json")
-_CHUNK = 256
+_CHUNK = const(256)
 
 
 def _digest(path, buf):
