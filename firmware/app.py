@@ -171,15 +171,17 @@ class Waiter:
 _CRASH_RESET_MS = const(10000)
 # What only the boot runs. start() forgets it once the node is built: the functions' bytecode
 # and strings would otherwise stay on the heap for the board's lifetime.
-_BOOT_ONLY = (
-    "build",
-    "_wire",
-    "_load_config",
-    "_checked",
-    "_ca_data",
-    "Board",
-    "reading_echo",
-    "VERSION",
+_BOOT_ONLY = const(
+    (
+        "build",
+        "_wire",
+        "_load_config",
+        "_checked",
+        "_ca_data",
+        "Board",
+        "reading_echo",
+        "VERSION",
+    )
 )
 
 

@@ -4,7 +4,9 @@
 # old file is removed first, and read() takes NAME.tmp when a cut came between the two steps.
 import os
 
-_TMP = ".tmp"
+from micropython import const
+
+_TMP = const(".tmp")
 
 
 def write(path, data):

@@ -10,12 +10,14 @@ from micropython import const
 
 from firmware import ident
 
-_RESET_NAMES = (
-    ("PWRON_RESET", "power-on"),
-    ("HARD_RESET", "hard reset"),
-    ("WDT_RESET", "watchdog"),
-    ("DEEPSLEEP_RESET", "deep sleep"),
-    ("SOFT_RESET", "soft reset"),
+_RESET_NAMES = const(
+    (
+        ("PWRON_RESET", "power-on"),
+        ("HARD_RESET", "hard reset"),
+        ("WDT_RESET", "watchdog"),
+        ("DEEPSLEEP_RESET", "deep sleep"),
+        ("SOFT_RESET", "soft reset"),
+    )
 )
 _RP2_WDT_MAX_MS = const(8388)  # the RP2040's watchdog cannot count longer
 

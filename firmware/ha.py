@@ -11,30 +11,32 @@
 # value goes in through json.dumps, so a name with a quote in it is still valid JSON.
 import json
 
+from micropython import const
+
 from firmware.version import VERSION
 
 MEMORY = "ha.txt"  # the config topics announced last, one a line: what a later connect clears
 
 # One config: name, unique id, state topic, the device block, the firmware version, the rest.
-_CONFIG = '{"name":%s,"uniq_id":%s,"stat_t":%s,"dev":%s,"o":{"name":"sensornode","sw":%s}%s}'
-_READING = ',"val_tpl":%s,"avty_t":%s,"stat_cla":"measurement"'
-_DIAGNOSTIC = ',"val_tpl":%s,"avty_t":%s,"ent_cat":"diagnostic"'
+_CONFIG = const('{"name":%s,"uniq_id":%s,"stat_t":%s,"dev":%s,"o":{"name":"sensornode","sw":%s}%s}')
+_READING = const(',"val_tpl":%s,"avty_t":%s,"stat_cla":"measurement"')
+_DIAGNOSTIC = const(',"val_tpl":%s,"avty_t":%s,"ent_cat":"diagnostic"')
 # The status topic itself: off (disconnected) when the last will says offline. It has no
 # availability, or it would be unavailable exactly when it has something to say.
-_CONNECTIVITY = (
+_CONNECTIVITY = const(
     ',"ent_cat":"diagnostic","dev_cla":"connectivity","pl_on":"online","pl_off":"offline"'
 )
 
 # Board name -> manufacturer and model, "board:maker:model;".
-_MAKERS = ";esp32:Espressif:ESP32;picow:Raspberry Pi:Pico W;"
+_MAKERS = const(";esp32:Espressif:ESP32;picow:Raspberry Pi:Pico W;")
 # A driver's quantity -> its unit (the device class is the quantity's name).
-_UNITS = ";temperature:°C;humidity:%;pressure:hPa;"
+_UNITS = const(";temperature:°C;humidity:%;pressure:hPa;")
 # Display precision by driver: what the sensor resolves (DHT11: whole units; DS18B20: 1/16 °C);
 # sim and adc get 2: the encoder sends up to three decimals.
-_PRECISION = ";dht11:0;dht22:1;bme280:1;ds18b20:1;mcu:1;"
+_PRECISION = const(";dht11:0;dht22:1;bme280:1;ds18b20:1;mcu:1;")
 # Heartbeat facts shown as diagnostic entities, "field|name|unit|device class|state class;",
 # empty where HA has nothing to say.
-_DIAGNOSTICS = (
+_DIAGNOSTICS = const(
     "rssi|Signal strength|dBm|signal_strength|measurement;"
     "free_heap|Free heap|B|data_size|measurement;"
     "uptime_s|Uptime|s|duration|total_increasing;"

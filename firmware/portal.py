@@ -162,7 +162,7 @@ def bars(rssi):
     return "▂▄▆█"[: 1 + (rssi > -80) + (rssi > -70) + (rssi > -60)]
 
 
-_STYLE = (
+_STYLE = const(
     "body{font:16px sans-serif;margin:0 auto;max-width:28em;padding:1em}"
     "h1{font-size:1.3em}label{display:block;margin-top:.8em}"
     "input{box-sizing:border-box;width:100%;padding:.5em;font-size:1em}"

@@ -1,6 +1,8 @@
 # Building the sensor set: the JSON keys each sensor fills, how the console names it, its driver
 # and its filters. Runs at boot and when a sensor that could not start is tried again; the loop's
 # own part (firmware/sensors.py) stays resident, this module is dropped after each use.
+from micropython import const
+
 from firmware.log import why
 from firmware.sensors import ChangeGate, Slot
 
@@ -33,7 +35,7 @@ def describe(spec):
 
 # Sensor type -> its driver's module (firmware.sensor_<module>, each with make(spec, clock)), in
 # one string: names in code would all be interned at the first boot, the drivers never used too.
-_DRIVERS = " sim:sim mcu:mcu dht11:dht dht22:dht ds18b20:ds18b20 bme280:bme280 adc:adc "
+_DRIVERS = const(" sim:sim mcu:mcu dht11:dht dht22:dht ds18b20:ds18b20 bme280:bme280 adc:adc ")
 
 
 def driver_for(spec, clock):

@@ -4,21 +4,25 @@
 # validation tables are ~24 KB of heap that the loop does not need.
 import json
 
+from micropython import const
+
 from firmware import atomic, config
 
 CONFIG = "config.json"
 # What the running node applies at once; everything else is read when the board boots.
 NOW = ("interval_s", "heartbeat_s")
-_LATER = (
-    ("mqtt.", "the broker connection is set up at boot"),
-    ("wifi.", "Wi-Fi is set up at boot"),
-    ("sensors", "the sensors and the reading buffer are set up at boot"),
-    ("device_id", "the topics are built at boot"),
-    ("base_topic", "the topics are built at boot"),
-    ("hostname", "the hostname is given to Wi-Fi at boot"),
-    ("outbox_size", "the outbox is allocated at boot"),
-    ("watchdog_s", "the watchdog is armed at boot and cannot be disarmed"),
-    ("ha_discovery", "discovery is announced at each connect from what was read at boot"),
+_LATER = const(
+    (
+        ("mqtt.", "the broker connection is set up at boot"),
+        ("wifi.", "Wi-Fi is set up at boot"),
+        ("sensors", "the sensors and the reading buffer are set up at boot"),
+        ("device_id", "the topics are built at boot"),
+        ("base_topic", "the topics are built at boot"),
+        ("hostname", "the hostname is given to Wi-Fi at boot"),
+        ("outbox_size", "the outbox is allocated at boot"),
+        ("watchdog_s", "the watchdog is armed at boot and cannot be disarmed"),
+        ("ha_discovery", "discovery is announced at each connect from what was read at boot"),
+    )
 )
 
 

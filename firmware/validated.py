@@ -12,7 +12,7 @@ from micropython import const
 from firmware import atomic
 
 PATH = "validated.json"
-_FILES = ("config.json", "secrets.json")
+_FILES = const(("config.json", "secrets.json"))
 _CHUNK = const(256)
 
 
