@@ -5,6 +5,7 @@ import sys
 import time
 
 import machine
+import random
 from micropython import const
 
 from firmware.board import Board
@@ -12,12 +13,6 @@ from firmware.log import end_line, log, reading_echo
 from firmware.version import VERSION
 
 _IDLE_MAX_MS = const(1000)  # the loop looks at the Wi-Fi link at least this often
-
-
-def _randbits(n):
-    import random
-
-    return random.getrandbits(n)
 
 
 def _ca_data(board, path):
@@ -108,7 +103,7 @@ def _wire(board, cfg, secrets):
         topics=topics,
         keepalive_s=mq["keepalive"],
         clock=time,
-        backoff=(1000, 60000, _randbits),
+        backoff=(1000, 60000, random.getrandbits),
         log=log,
         where="%s:%d" % (mq["host"], mq["port"]),
     )
@@ -116,7 +111,7 @@ def _wire(board, cfg, secrets):
         sta=board.station(cfg["hostname"] or device),
         networks=secrets["wifi"],
         clock=time,
-        backoff=(2000, 120000, _randbits),
+        backoff=(2000, 120000, random.getrandbits),
         log=log,
         attempt_ms=int(cfg["wifi"]["attempt_s"] * 1000),
         rounds_before_ap=cfg["wifi"]["rounds_before_ap"],
@@ -144,28 +139,23 @@ def _wire(board, cfg, secrets):
     return board, node, board.watchdog(cfg["watchdog_s"])
 
 
-class Waiter:
-    # Sleeps until the next thing is due, waking early when the broker sends something.
-    def __init__(self, transport):
-        self.transport = transport
-        self.poller = select.poll()
-        self.registered = None
-
-    def wait(self, ms):
-        wrapped = self.transport.sock
-        if wrapped is None:
-            time.sleep_ms(ms)
-            return
-        if wrapped is not self.registered:
-            if self.registered is not None:
-                try:
-                    self.poller.unregister(self.registered.sock)
-                except (OSError, ValueError, KeyError):
-                    pass
-            self.poller.register(wrapped.sock, select.POLLIN)
-            self.registered = wrapped
-        for _ in self.poller.ipoll(ms):  # ipoll: no result list allocated per wake
-            break
+def _sleep(poller, watched, wrapped, ms):
+    # Sleeps ms, waking early when the broker sends something on wrapped (the link's
+    # WatchedSocket, None without a link); returns the socket the poller now watches, which is
+    # registered again after each reconnect.
+    if wrapped is None:
+        time.sleep_ms(ms)
+        return watched
+    if wrapped is not watched:
+        if watched is not None:
+            try:
+                poller.unregister(watched.sock)
+            except (OSError, ValueError, KeyError):
+                pass
+        poller.register(wrapped.sock, select.POLLIN)
+    for _ in poller.ipoll(ms):  # ipoll: no result list allocated per wake
+        break
+    return wrapped
 
 
 _CRASH_RESET_MS = const(10000)
@@ -229,7 +219,9 @@ def loop(board, node, wdt):
 
     deadline, wdt = trial.begin(node, wdt)
     del trial
-    waiter = Waiter(node.session.transport)
+    transport = node.session.transport
+    poller = select.poll()
+    watched = None
     # Fed at least twice per watchdog period however idle the node is.
     longest = _IDLE_MAX_MS if wdt is None else min(_IDLE_MAX_MS, wdt.timeout_ms // 2)
     log("boot", "running; Ctrl-C stops to the REPL")
@@ -246,4 +238,5 @@ def loop(board, node, wdt):
             deadline = trial.step(deadline, node, now)
         if wdt is not None:
             wdt.feed()
-        waiter.wait(min(node.due_in(time.ticks_ms()), longest))
+        ms = min(node.due_in(time.ticks_ms()), longest)
+        watched = _sleep(poller, watched, transport.sock, ms)
