@@ -114,8 +114,8 @@ def test_board_path_is_bsp_then_fs_then_frozen_then_lib_and_cwd_is_the_fs(tmp_pa
     lines = says(tmp_path, main, files={"pkg/__init__.py": "", "pkg/mod.py": "X = 1\n"})
     fs = str(tmp_path / "fs")
     assert ast.literal_eval(lines[0]) == [
-        str(LAUNCHER.parent),
-        str(LAUNCHER.parent / "mpy122"),  # ussl: the index's umqtt.simple is 1.22's 1.3.4
+        "/.bsp",  # the board support's compiled folder, mounted there (bsp/launch.py)
+        "/.bsp/mpy122",  # ussl: the index's umqtt.simple is 1.22's 1.3.4
         "",
         ".frozen",
         str(layout.UMQTT_DIR),
@@ -803,3 +803,29 @@ def test_the_cli_reads_a_broker_address_as_make_listen_does() -> None:
     assert broker_address("broker.local") == ("broker.local", 1883)
     with pytest.raises(argparse.ArgumentTypeError, match="not a number"):
         broker_address("host:99999")
+
+
+def test_the_board_support_is_compiled_once_per_content_with_its_mount_as_source_name(
+    tmp_path: Path,
+) -> None:
+    from tools.vboard import bspcode
+
+    folder = bspcode.compiled(out=tmp_path)
+    assert folder.parent == tmp_path
+    assert bspcode.compiled(out=tmp_path) == folder  # reused, not compiled again
+    names = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    expected = {m.with_suffix(".mpy").as_posix() for m in bspcode.modules()}
+    assert names == expected | set(bspcode.TABLES)
+    assert b"/.bsp/network.mpy" in (folder / "network.mpy").read_bytes()
+
+
+def test_the_board_support_interns_few_names_before_main(tmp_path: Path) -> None:
+    # On a board machine and network are C: no interned names. The qstr pools grow by doubling
+    # (a 640-name pool opens past 630), so what the board support interns before main.py, with
+    # the modules sensornode's boot imports, is kept well under half of that.
+    main = "import machine, network, ntptime\nfrom machine import Pin\n"
+    main += "network.WLAN(network.STA_IF).active(True)\n"
+    main += "import micropython\nmicropython.qstr_info()\n"
+    out = "\n".join(says(tmp_path, main))
+    n_qstr = int(re.search(r"n_qstr=(\d+)", out).group(1))  # type: ignore[union-attr]
+    assert n_qstr <= 150, out

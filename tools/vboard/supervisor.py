@@ -39,7 +39,7 @@ from typing import IO, Any
 
 from firmware import ident
 from tools.started import Started
-from tools.vboard import layout
+from tools.vboard import bspcode, layout
 from tools.vboard.serialport import SerialPort
 from tools.vboard.switches import Switches, check_air
 
@@ -115,6 +115,10 @@ def board_env(
     """
     env = dict(os.environ)
     env.update(
+        # No default module path: sys.path is the launcher's to set, and the port's default
+        # (/usr/lib/micropython) would stay interned on the heap for the process's lifetime.
+        MICROPYPATH="",
+        VBOARD_BSP_DIR=str(bspcode.compiled()),
         VBOARD_BOARD=board,
         VBOARD_PLATFORM=PLATFORMS[board],
         VBOARD_UID=uid,

@@ -1,15 +1,12 @@
 # machine.Pin for the virtual board (host-only): loaded by machine on first use.
 import _vboard
 
-_ESP32 = _vboard.PLATFORM == "esp32"
-
 
 class Pin:
-    IN = 1 if _ESP32 else 0
-    OUT = 3 if _ESP32 else 1
-    OPEN_DRAIN = 7 if _ESP32 else 2
-    PULL_UP = 2 if _ESP32 else 1
-    PULL_DOWN = 1 if _ESP32 else 2
+    if _vboard.PLATFORM == "esp32":
+        IN, OUT, OPEN_DRAIN, PULL_UP, PULL_DOWN = 1, 3, 7, 2, 1
+    else:
+        IN, OUT, OPEN_DRAIN, PULL_UP, PULL_DOWN = 0, 1, 2, 1, 2
 
     def __init__(self, id, mode=-1, pull=-1, *, value=None):
         self._id = id
@@ -32,7 +29,7 @@ class Pin:
             return None
         if self._mode == Pin.OUT:
             return self._out
-        if _ESP32 and self._id == 0 and _vboard.switch("button", False):
+        if _vboard.PLATFORM == "esp32" and self._id == 0 and _vboard.switch("button", False):
             return 0  # the BOOT button is held: it pulls GPIO0 low
         return 1 if self._pull == Pin.PULL_UP else 0  # nothing wired: the pull decides
 

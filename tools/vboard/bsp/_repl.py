@@ -9,6 +9,7 @@
 # through. The board says which is which (_vboard.tell("intr 1"/"intr 0")); a SIGINT that lands
 # while the REPL reads anyway counts as the 0x03 it stands for.
 import io
+import os
 import select
 import sys
 
@@ -22,6 +23,9 @@ CTRL_E = 5  # friendly: paste mode; raw: starts the raw-paste request ("\x05A\x0
 PS1 = ">>> "
 PS2 = "... "
 RAW_PASTE_WINDOW = 128  # half of MICROPY_REPL_STDIN_BUFFER_MAX (256), as the ports send it
+# What only the virtual board needs to know of each board (firmware/ident.py has the board
+# table): the machine half of the REPL banner (MICROPY_HW_BOARD_NAME " with " MICROPY_HW_MCU_NAME).
+_MACHINES = {"esp32": "Generic ESP32 module with ESP32", "picow": "Raspberry Pi Pico W with RP2040"}
 _hidden = [__file__]  # files whose traceback lines are the board's own, not the user's
 
 
@@ -59,13 +63,25 @@ class Port:
 def banner(port):
     # "MicroPython <version> on <date>; <board> with <mcu>", the runtime's own version and date.
     version = sys.version.split("; ", 1)[-1]
-    port.write(("%s; %s\r\n" % (version, _vboard.MACHINE)).encode())
+    port.write(("%s; %s\r\n" % (version, _MACHINES[os.getenv("VBOARD_BOARD") or "esp32"])).encode())
     port.write(b'Type "help()" for more information.\r\n')
 
 
-def hide(path):
-    # Leave the frames of the file at path (the launcher) out of tracebacks.
-    _hidden.append(path)
+def main(g):
+    # The board's start with its serial port (called by _launch.main): boot.py, then main.py
+    # (not after a soft reset into the raw REPL), with Ctrl-C on the port interrupting them,
+    # then the REPL; a soft reset from it starts the board again.
+    import _launch
+
+    _hidden.append(_launch.__file__)  # the launcher's frames are not the user's either
+    mode = os.getenv("VBOARD_REPL") or "friendly"  # the REPL mode the start is in
+    _vboard.tell("intr 1")
+    _launch.run_file("boot.py", g, mode)
+    if mode == "friendly":
+        _launch.run_file("main.py", g, mode)
+    mode = run(g, mode)
+    if mode is not None:
+        _launch.soft_reboot(mode)
 
 
 def print_exception(e):

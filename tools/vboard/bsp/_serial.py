@@ -8,6 +8,10 @@ import _vboard
 import micropython
 
 _real_os = os
+# The size of the filesystem partition MicroPython gives each board (ESP32_GENERIC's 4 MiB flash
+# layout: a 2 MiB vfs partition; RPI_PICO_W: MICROPY_HW_FLASH_STORAGE_BYTES, 848 KiB).
+_FS_BYTES = {"esp32": 2 * 1024 * 1024, "picow": 848 * 1024}
+_FS_BLOCK = 4096  # littlefs on both: one flash erase block
 _real_micropython = micropython
 
 
@@ -35,8 +39,8 @@ class _BoardOs:
     def statvfs(self, path="/"):
         # The board's partition, not the host's disk: littlefs blocks, those in use counted from
         # the files (each rounded up to whole blocks, a block per folder, two for the superblock).
-        block = _vboard.FS_BLOCK
-        total = _vboard.FS_BYTES[_vboard.BOARD] // block
+        block = _FS_BLOCK
+        total = _FS_BYTES[os.getenv("VBOARD_BOARD") or "esp32"] // block
         free = max(0, total - 2 - _blocks("/", block))
         return (block, block, total, free, free, 0, 0, 0, 0, 255)
 
@@ -91,6 +95,7 @@ def setup(bsp, fs, frozen, mpy122):
         __import__(name)
     if frozen:
         __import__("umqtt.simple")  # frozen into the firmware: importable from anywhere
+    os.umount(bsp)  # (launch.py's mount: the board's / lists only the board's files)
     os.umount("/")
     os.mount(os.VfsPosix(fs), "/")
     os.chdir("/")

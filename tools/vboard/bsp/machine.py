@@ -1,22 +1,15 @@
 # machine for the virtual board: the calls the firmware makes, with the port's own constants and
 # a board on which nothing is wired. Host-only; shadows the unix port's built-in machine module.
+# The reset causes (PWRON_RESET...) come from constants.txt when asked for (network.py says why).
 import time
 
 import _vboard
+from micropython import const
 
-_ESP32 = _vboard.PLATFORM == "esp32"
-
-PWRON_RESET = 1
-WDT_RESET = 3
-if _ESP32:
-    HARD_RESET = 2
-    DEEPSLEEP_RESET = 4
-    SOFT_RESET = 5
-    _CAUSES = {"pwron": PWRON_RESET, "wdt": WDT_RESET, "reset": SOFT_RESET}
-else:
-    # The RP2040 knows only power-on and watchdog resets; its machine.reset() is a watchdog reboot.
-    _CAUSES = {"pwron": PWRON_RESET, "wdt": WDT_RESET, "reset": WDT_RESET}
-_freq = [160000000 if _ESP32 else 125000000]
+_PWRON_RESET = const(1)
+_WDT_RESET = const(3)
+_SOFT_RESET = const(5)  # the ESP32's; the RP2040 has none
+_freq = [160000000 if _vboard.PLATFORM == "esp32" else 125000000]
 
 
 def unique_id():
@@ -27,10 +20,16 @@ def unique_id():
 
 def reset_cause():
     # After a soft reset (Ctrl-D, machine.soft_reset()) the ESP32 says SOFT_RESET; the RP2040 has
-    # no such cause and keeps reporting what started the chip.
-    if _vboard.SOFT and _ESP32:
-        return SOFT_RESET
-    return _CAUSES[_vboard.CAUSE]
+    # no such cause and keeps reporting what started the chip. The RP2040 knows only power-on and
+    # watchdog resets; its machine.reset() is a watchdog reboot.
+    esp32 = _vboard.PLATFORM == "esp32"
+    if _vboard.SOFT and esp32:
+        return _SOFT_RESET
+    if _vboard.CAUSE == "pwron":
+        return _PWRON_RESET
+    if _vboard.CAUSE == "reset" and esp32:
+        return _SOFT_RESET
+    return _WDT_RESET
 
 
 def reset():
@@ -44,10 +43,10 @@ def soft_reset():
     raise SystemExit(_vboard.SOFT_EXIT)
 
 
-def freq(hz=None):
-    if hz is None:
+def freq(value=None):
+    if value is None:
         return _freq[0]
-    _freq[0] = hz
+    _freq[0] = value
 
 
 def idle():
@@ -64,6 +63,9 @@ def __getattr__(name):
 
         found = getattr(_machine_io, name)
     else:
-        raise AttributeError(name)
+        found = _vboard.constant("machine", name)
+        if found is None:
+            raise AttributeError(name)
+        return found  # (not kept: a name the program asks for is interned by its own code)
     globals()[name] = found  # looked up once
     return found
