@@ -1,6 +1,7 @@
-# What the node says besides its readings: at each connect (the clock, Home Assistant discovery,
-# the last update's news), in heartbeats and in events. None of it runs every cycle, so node.py
-# loads this module for the moment it is needed and drops it after.
+# What the node says besides its readings: at each connect (the clock, the last update's news),
+# in heartbeats and in events. None of it runs every cycle, so node.py loads this module for the
+# moment it is needed and drops it after. Home Assistant discovery (ha.py) is node.py's to call
+# after this module has left: the announcement is the connect's peak.
 import json
 
 from firmware.session import ONLINE
