@@ -829,3 +829,35 @@ def test_the_board_support_interns_few_names_before_main(tmp_path: Path) -> None
     out = "\n".join(says(tmp_path, main))
     n_qstr = int(re.search(r"n_qstr=(\d+)", out).group(1))  # type: ignore[union-attr]
     assert n_qstr <= 150, out
+
+
+def test_network_and_wlan_index_an_interfaces_state_alike() -> None:
+    # const() values are inlined in each module's bytecode: the two copies must agree.
+    def consts(name: str) -> dict[str, int]:
+        tree = ast.parse((LAUNCHER.parent / name).read_text())
+        return {
+            node.targets[0].id: node.value.args[0].value  # type: ignore[attr-defined]
+            for node in tree.body
+            if isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Call)
+            and getattr(node.value.func, "id", None) == "const"
+        }
+
+    network, wlan = consts("network.py"), consts("_wlan.py")
+    assert set(wlan) - set(network) == {"_DELAY_MS"}
+    assert {k: network[k] for k in wlan if k in network} == {
+        k: wlan[k] for k in network.keys() & wlan.keys()
+    }
+
+
+def test_the_join_and_setup_calls_leave_the_heap_after_each_call(tmp_path: Path) -> None:
+    main = """\
+        import sys, network
+        sta = network.WLAN(network.STA_IF)
+        sta.active(True)
+        print(len(sta.scan()), "_wlan" in sys.modules)
+        sta.connect("vboard-net", "vboard-pass")
+        print(sta.ifconfig()[0], sta.config("mac") == network.WLAN(network.STA_IF).config("mac"))
+        print("_wlan" in sys.modules)
+        """
+    assert says(tmp_path, main) == ["1 False", "0.0.0.0 True", "False"]

@@ -3,10 +3,14 @@
 # drops, a driver that hangs). Host-only. Sockets are not touched: they reach 127.0.0.1 for real
 # whatever this module says; the firmware drops its MQTT link itself when Wi-Fi goes down.
 #
-# On a board this module is C in ROM. Here every global, attribute and short string is a name
-# interned for the board's lifetime (bspcode.py compiles it to .mpy, which keeps no const() and
-# no local names), so the state is kept in lists indexed by const()s, and the port's constants
-# the firmware rarely asks for (STAT_*, AUTH_*) are looked up in constants.txt when asked for.
+# On a board this module is C in ROM: no heap, no interned names. Here it is kept to what a
+# program's loop calls (isconnected, status, active); the calls made at a join or at setup (scan,
+# connect, config, ifconfig) run from _wlan.py, loaded for the call and dropped after it. Every
+# global, attribute and short string here is a name interned for the board's lifetime (bspcode.py
+# compiles this to .mpy, which keeps no const() and no local names), so an interface's state is a
+# list indexed by const()s (_wlan.py has the same ones: host_tests check that they agree), and
+# the port's constants the firmware rarely asks for (STAT_*, AUTH_*) come from constants.txt.
+import sys
 import time
 
 import _vboard
@@ -15,6 +19,7 @@ from micropython import const
 STA_IF = 0
 AP_IF = 1
 # What the simulation needs of the port's status codes and security values, in this order.
+# (_wlan.py reads these, the tables, as network._CODES and network._NOT_ACTIVE.)
 _IDLE = const(0)
 _CONNECTING = const(1)
 _GOT_IP = const(2)
@@ -27,7 +32,6 @@ if _vboard.PLATFORM == "esp32":
     _CODES = (1000, 1001, 1010, 201, 202, 203, 200, 3)
 else:
     _CODES = (0, 1, 3, -2, -3, -1, 0, 0x400006)
-_DELAY_MS = const(200)  # a join's duration when the supervisor sets none
 # One interface's state, a list (every WLAN object of the interface shares it, as on the board).
 _ID = const(0)
 _ACTIVE = const(1)
@@ -71,24 +75,6 @@ def _in_air(ssid):
     return None
 
 
-def _iface(id):
-    import binascii
-
-    # The station's MAC is the unique id (as on the ESP32); the access point's is one more.
-    mac = bytearray((b"\x02" * 6 + binascii.unhexlify(_vboard.UID))[-6:])
-    mac[5] = (mac[5] + id) & 255
-    mac = bytes(mac)
-    # (built from one string: short dict keys in the code would each be an interned name)
-    # (MicroPython's zip() has no strict=)
-    names = "mac channel hidden txpower max_clients pm reconnects".split()  # noqa: SIM905
-    params = dict(zip(names, (mac, 1, False, 20, 4, 0, -1)))  # noqa: B905
-    if id == AP_IF:
-        fmt = "ESP_%02X%02X%02X" if _vboard.PLATFORM == "esp32" else "PICO%02X%02X%02X"
-        names = "essid password security".split()  # noqa: SIM905
-        params.update(zip(names, (fmt % tuple(mac[3:]), "", 0)))  # noqa: B905
-    return [id, False, _CODES[_IDLE], None, 0, None, None, params, None]
-
-
 def _update(state):
     # Applies what happened in the air since the last call: a join finishing, a drop. The
     # switches change only when _vboard reads them again (at most five times a second): with the
@@ -129,6 +115,20 @@ def _update(state):
         _vboard.happened("drop")  # a drop while no link is up has nothing to take down
 
 
+def _cold(name, *args):
+    # Runs _wlan.<name>(*args): loaded for the call and dropped after it, unless it was loaded
+    # already (a board with its serial port imports the board support before it mounts its
+    # filesystem at /, and keeps it).
+    if "_wlan" in sys.modules:
+        return getattr(sys.modules["_wlan"], name)(*args)
+    import _wlan
+
+    try:
+        return getattr(_wlan, name)(*args)
+    finally:
+        del sys.modules["_wlan"]
+
+
 class WLAN:
     IF_STA = STA_IF
     IF_AP = AP_IF
@@ -137,7 +137,7 @@ class WLAN:
         if id not in (STA_IF, AP_IF):
             raise ValueError("invalid WLAN interface identifier")
         if _ifaces[id] is None:
-            _ifaces[id] = _iface(id)
+            _ifaces[id] = _cold("iface", id)
         self._if = _ifaces[id]
 
     def active(self, on=None):
@@ -152,36 +152,11 @@ class WLAN:
 
     def scan(self):
         _update(self._if)
-        if not self._if[_ACTIVE]:
-            raise OSError(_NOT_ACTIVE)
-        out = []
-        for net in _vboard.switch("air", ()):
-            hidden = bool(net.get("hidden", False))
-            ssid = net["ssid"]
-            h = 0
-            for c in ssid.encode():
-                h = (h * 31 + c) & 0xFFFFFFFF
-            bssid = bytes([0x02, 0x00, h >> 24, (h >> 16) & 255, (h >> 8) & 255, h & 255])
-            security = _CODES[_WPA2] if net.get("password", "") else 0  # SEC_OPEN: 0 on both
-            channel = net.get("channel", 1 + len(ssid) % 11)
-            rssi = net.get("rssi", -60)
-            out.append((b"" if hidden else ssid.encode(), bssid, channel, rssi, security, hidden))
-        return out
+        return _cold("scan", self._if)
 
     def connect(self, ssid=None, key=None, *, bssid=None, password=None):
-        i = self._if
-        _update(i)
-        if not i[_ACTIVE]:
-            raise OSError(_NOT_ACTIVE)
-        if password is None:
-            password = key
-        if ssid is None:
-            ssid = i[_PARAMS].get("essid", "")
-        i[_SSID] = None
-        i[_STATUS] = _CODES[_CONNECTING]
-        i[_JOINING] = (ssid, password or "")
-        delay = int(_vboard.switch("delay_ms", _DELAY_MS))
-        i[_DONE_AT] = time.ticks_add(time.ticks_ms(), delay)
+        _update(self._if)
+        _cold("connect", self._if, ssid, key if password is None else password)
 
     def disconnect(self):
         i = self._if
@@ -210,54 +185,11 @@ class WLAN:
         raise ValueError("unknown status param")
 
     def ifconfig(self, config=None):
-        i = self._if
-        _update(i)
-        params = i[_PARAMS]
-        if config is not None:
-            params["ifconfig"] = tuple(config)
-            return None
-        if "ifconfig" in params:
-            return params["ifconfig"]
-        if i[_ID] == AP_IF:
-            return ("192.168.4.1", "255.255.255.0", "192.168.4.1", "0.0.0.0")
-        if i[_STATUS] != _CODES[_GOT_IP]:
-            return ("0.0.0.0", "0.0.0.0", "0.0.0.0", "0.0.0.0")
-        ip = "192.168.50.%d" % (2 + params["mac"][5] % 250)
-        return (ip, "255.255.255.0", "192.168.50.1", "192.168.50.1")
+        _update(self._if)
+        return _cold("ifconfig", self._if, config)
 
     def config(self, *args, **kw):
-        # (parameter names and their other names from a string, for the reason _iface says)
-        i = self._if
-        if args and kw:
-            raise TypeError("either query or set")
-        # Other names config() takes for a parameter. Only the ESP32 still takes the pre-1.20
-        # names: the Pico W's CYW43 driver answers `authmode` with "unknown config param".
-        aliases = "ssid essid key password"
-        if _vboard.PLATFORM == "esp32":
-            aliases += " authmode security dhcp_hostname hostname"
-        aliases = aliases.split()
-        aliases = dict(zip(aliases[::2], aliases[1::2]))  # noqa: B905
-        params = i[_PARAMS]
-        if args:
-            key = aliases.get(args[0], args[0])
-            if key == "hostname":
-                return hostname()
-            if key == "essid" and i[_ID] == STA_IF:
-                return i[_SSID] or ""
-            if key not in params:
-                raise ValueError("unknown config param")
-            return params[key]
-        known = "mac essid password security channel hidden hostname txpower max_clients pm"
-        known = (known + " reconnects").split()
-        for key, value in kw.items():
-            key = aliases.get(key, key)
-            if key not in known:
-                raise ValueError("unknown config param")
-            if key == "hostname":
-                hostname(value)
-            else:
-                params[key] = value
-        return None
+        return _cold("config", self._if, args, kw)
 
 
 # The security constants are class attributes (WLAN.SEC_*), which only exist when set.
