@@ -13,7 +13,8 @@
 supervisor.py runs and restarts the board process; layout.py lays out its filesystem as
 flashing would; switches.py is the host's side of the simulated Wi-Fi and board switches;
 serialport.py is the board's USB serial port (a pty); bsp/ is the board support the process
-runs with (MicroPython, host-only, never flashed), bsp/_repl.py the REPL on the serial port.
+runs with (MicroPython, host-only, never flashed), compiled to .mpy by bspcode.py, bsp/_repl.py
+the REPL on the serial port.
 """
 
 from tools.vboard.supervisor import RESET_EXIT, VirtualBoard
