@@ -1,5 +1,10 @@
 # machine.Pin for the virtual board (host-only): loaded by machine on first use.
 import _vboard
+from micropython import const
+
+_MODE = const(0)
+_PULL = const(1)
+_OUT = const(2)
 
 
 class Pin:
@@ -10,36 +15,35 @@ class Pin:
 
     def __init__(self, id, mode=-1, pull=-1, *, value=None):
         self._id = id
-        self._mode = None
-        self._pull = None
-        self._out = 0
+        self._io = [None, None, 0]  # mode, pull, output level (one attribute: fewer names)
         self.init(mode, pull, value=value)
 
     def init(self, mode=-1, pull=-1, *, value=None):
         if mode != -1:
-            self._mode = mode
+            self._io[_MODE] = mode
         if pull != -1:
-            self._pull = pull
+            self._io[_PULL] = pull
         if value is not None:
-            self._out = 1 if value else 0
+            self._io[_OUT] = 1 if value else 0
 
-    def value(self, x=None):
-        if x is not None:
-            self._out = 1 if x else 0
+    def value(self, value=None):
+        io = self._io
+        if value is not None:
+            io[_OUT] = 1 if value else 0
             return None
-        if self._mode == Pin.OUT:
-            return self._out
+        if io[_MODE] == Pin.OUT:
+            return io[_OUT]
         if _vboard.PLATFORM == "esp32" and self._id == 0 and _vboard.switch("button", False):
             return 0  # the BOOT button is held: it pulls GPIO0 low
-        return 1 if self._pull == Pin.PULL_UP else 0  # nothing wired: the pull decides
+        return 1 if io[_PULL] == Pin.PULL_UP else 0  # nothing wired: the pull decides
 
     __call__ = value
 
     def on(self):
-        self._out = 1
+        self._io[_OUT] = 1
 
     def off(self):
-        self._out = 0
+        self._io[_OUT] = 0
 
     def __repr__(self):
         return "Pin(%s)" % self._id

@@ -40,7 +40,9 @@ _CONTROL = const(3)  # (VfsPosix of the control file's folder, its name there) o
 _SEEN = const(4)
 _NO_EVENTS = const(5)  # (a default made once: happened() runs in every Wi-Fi call)
 _VERSION = const(6)  # how many times switches were read
-_state = [{}, None, None, None, json.loads(os.getenv("VBOARD_EVENTS") or "{}"), {}, 0]
+_state = [{}, None, None, None, {}, {}, 0]
+if os.getenv("VBOARD_EVENTS"):
+    _state[_SEEN] = json.loads(os.getenv("VBOARD_EVENTS"))
 
 
 def switches():

@@ -40,8 +40,8 @@ def iface(id):
     return [id, False, network._CODES[_IDLE], None, 0, None, None, params, None]
 
 
-def scan(i):
-    if not i[_ACTIVE]:
+def scan(state):
+    if not state[_ACTIVE]:
         raise OSError(network._NOT_ACTIVE)
     out = []
     for net in _vboard.switch("air", ()):
@@ -58,34 +58,34 @@ def scan(i):
     return out
 
 
-def connect(i, ssid, password):
-    if not i[_ACTIVE]:
+def connect(state, ssid, password):
+    if not state[_ACTIVE]:
         raise OSError(network._NOT_ACTIVE)
     if ssid is None:
-        ssid = i[_PARAMS].get("essid", "")
-    i[_SSID] = None
-    i[_STATUS] = network._CODES[_CONNECTING]
-    i[_JOINING] = (ssid, password or "")
+        ssid = state[_PARAMS].get("essid", "")
+    state[_SSID] = None
+    state[_STATUS] = network._CODES[_CONNECTING]
+    state[_JOINING] = (ssid, password or "")
     delay = int(_vboard.switch("delay_ms", _DELAY_MS))
-    i[_DONE_AT] = time.ticks_add(time.ticks_ms(), delay)
+    state[_DONE_AT] = time.ticks_add(time.ticks_ms(), delay)
 
 
-def ifconfig(i, config):
-    params = i[_PARAMS]
+def ifconfig(state, config):
+    params = state[_PARAMS]
     if config is not None:
         params["ifconfig"] = tuple(config)
         return None
     if "ifconfig" in params:
         return params["ifconfig"]
-    if i[_ID] == network.AP_IF:
+    if state[_ID] == network.AP_IF:
         return ("192.168.4.1", "255.255.255.0", "192.168.4.1", "0.0.0.0")
-    if i[_STATUS] != network._CODES[_GOT_IP]:
+    if state[_STATUS] != network._CODES[_GOT_IP]:
         return ("0.0.0.0", "0.0.0.0", "0.0.0.0", "0.0.0.0")
     ip = "192.168.50.%d" % (2 + params["mac"][5] % 250)
     return (ip, "255.255.255.0", "192.168.50.1", "192.168.50.1")
 
 
-def config(i, args, kw):
+def config(state, args, kw):
     if args and kw:
         raise TypeError("either query or set")
     # Other names config() takes for a parameter. Only the ESP32 still takes the pre-1.20
@@ -95,13 +95,13 @@ def config(i, args, kw):
         aliases += " authmode security dhcp_hostname hostname"
     aliases = aliases.split()
     aliases = dict(zip(aliases[::2], aliases[1::2]))  # noqa: B905
-    params = i[_PARAMS]
+    params = state[_PARAMS]
     if args:
         key = aliases.get(args[0], args[0])
         if key == "hostname":
             return network.hostname()
-        if key == "essid" and i[_ID] == network.STA_IF:
-            return i[_SSID] or ""
+        if key == "essid" and state[_ID] == network.STA_IF:
+            return state[_SSID] or ""
         if key not in params:
             raise ValueError("unknown config param")
         return params[key]
