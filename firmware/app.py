@@ -1,11 +1,11 @@
 # Wiring: reads the config, builds the parts with the board's real collaborators and runs the
 # loop. Decisions live in the modules it wires; this one only connects them to the hardware.
+import random
 import select
 import sys
 import time
 
 import machine
-import random
 from micropython import const
 
 from firmware.board import Board
