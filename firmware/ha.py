@@ -15,7 +15,7 @@ from micropython import const
 
 from firmware.version import VERSION
 
-MEMORY = "ha.txt"  # the config topics announced last, one a line: what a later connect clears
+PATH = "ha.txt"  # the record of the last announcement: ha_record.py reads and replays it
 
 # One config: name, unique id, state topic, the device block, the firmware version, the rest.
 _CONFIG = const('{"name":%s,"uniq_id":%s,"stat_t":%s,"dev":%s,"o":{"name":"sensornode","sw":%s}%s}')
@@ -163,61 +163,110 @@ def diagnostic_configs(device):
     )
 
 
-def remembered(path=MEMORY):
-    # The topics the last announcement sent, or () when there is no record of one.
-    from firmware import atomic
-
+def record_topics(path):
+    # The config topics of the last record (bytes), or () when there is none. A line ending in
+    # /config is a topic: a payload ends in "}" and the key is hex (a record written before keys
+    # were kept is topics alone, and reads the same).
+    found = []
     try:
-        text = atomic.read(path)
+        with open(path, "rb") as f:
+            for line in f:
+                line = line.rstrip(b"\n")
+                if line.endswith(b"/config"):
+                    found.append(line)
     except OSError:
         return ()
-    return [t for t in text.decode().split("\n") if t]
+    return found
 
 
-def remember(topics, path=MEMORY):
-    # Written only when the set of topics changed, so the flash sees a write per re-provision,
-    # not per connect; atomically, so a power cut leaves the old record or the new one.
-    from firmware import atomic
-
-    atomic.write(path, "\n".join(topics).encode())
+# Writing the next record (its format: ha_record.py). A full or failing flash only costs the
+# record: the announcement goes on, and the next connect builds again.
 
 
-def announce(publish, device, sensors, interval_s, path=MEMORY):
+def record_start(k, path):
+    # The new record, open for its configs, with its key written; None when it cannot be.
+    try:
+        f = open(path + ".tmp", "wb")  # noqa: SIM115 -- open while the configs go out
+        f.write(k.encode() + b"\n")
+        return f
+    except OSError:
+        return None
+
+
+def record_add(f, path, topic, msg):
+    # One config, topic and payload as bytes (the payload has no newline: compact JSON). Returns
+    # the record, or None once writing failed.
+    if f is None:
+        return None
+    try:
+        f.write(topic + b"\n")
+        f.write(msg)
+        f.write(b"\n")
+        return f
+    except OSError:
+        record_finish(f, path, False)
+        return None
+
+
+def record_finish(f, path, whole):
+    # Closes the new record; whole: it replaces the old one, else it is thrown away.
+    if f is None:
+        return
+    try:
+        f.close()
+        if whole:
+            from firmware import atomic
+
+            atomic.replace(path + ".tmp", path)
+            return
+    except OSError:
+        pass
+    import os
+
+    try:
+        os.remove(path + ".tmp")
+    except OSError:
+        pass
+
+
+def announce(publish, device, sensors, interval_s, k, path=PATH):
     # publish(topic bytes, payload bytes, qos) -> bool (False: the link is gone, stop). Sends
-    # every config, clears the retained configs of keys no longer configured, and records what it
-    # sent. Returns False when the link failed on the way (the next connect tries again).
+    # every config, clears the retained configs of keys no longer configured, and writes the
+    # record the next connects replay while key k holds (ha_record.py). Returns False when the
+    # link failed on the way: the old record stays, and the next connect builds again.
     # Configs go at QoS 0: the next connect sends them all again anyway, and a dozen PUBACK round
     # trips would hold the first readings back. Clears go at QoS 1: once recorded, they are not
     # sent again, so the broker must have them.
+    record = record_start(k, path)
     sent = []
     for configs in (reading_configs(device, sensors, interval_s), diagnostic_configs(device)):
         for topic, text in configs:
-            if not publish(topic.encode(), text.encode(), 0):
+            topic = topic.encode()
+            msg = text.encode()
+            if not publish(topic, msg, 0):
+                record_finish(record, path, False)
                 return False
             sent.append(topic)
-    before = remembered(path)
-    for topic in before:
-        if topic not in sent and not publish(topic.encode(), b"", 1):
+            record = record_add(record, path, topic, msg)
+    for topic in record_topics(path):
+        if topic not in sent and not publish(topic, b"", 1):
+            record_finish(record, path, False)
             return False
-    if before != sent:
-        try:
-            remember(sent, path)
-        except OSError:
-            pass  # a full or failing flash: the next connect clears the same topics again
+    record_finish(record, path, True)
     return True
 
 
-def came_online(node, now):
+def came_online(node, now, uid, k):
     # The running node's announcement at a connect, retained: HA may start after the node, and
-    # must get every config. Each sensor goes with its keys as the running set has them.
+    # must get every config. Each sensor goes with its keys as the running set has them. uid:
+    # the chip's unique id in hex; k: the record's key (ha_record.key()).
     session = node.session
 
     def publish(topic, msg, qos):
         return session.publish(topic, msg, True, qos, now)
 
-    st = node.stats
-    device = Device(node.topics, node.ha_prefix, st.uid(), st.name, node.wifi.mac())
+    device = Device(node.topics, node.ha_prefix, uid, node.stats.name, node.wifi.mac())
     sensors = node.sensors
     keys = sensors.keys
     described = [(s.spec, keys[s.start : s.start + s.n]) for s in sensors.slots]
-    announce(publish, device, described, node.interval_ms / 1000)
+    announce(publish, device, described, node.interval_ms / 1000, k)

@@ -63,10 +63,15 @@ class Node:
             report.came_online(self, now)
             drop("report")
             if self.discovery:  # with report.py gone: the announcement is the connect's peak
-                from firmware import ha
+                from firmware import ha_record
 
-                ha.came_online(self, now)
-                drop("ha", "atomic", "version")
+                build = ha_record.came_online(self, now)  # None: replayed from the record
+                drop("ha_record")
+                if build is not None:  # nothing recorded for what the node is now
+                    from firmware import ha
+
+                    ha.came_online(self, now, build[0], build[1])
+                    drop("ha", "atomic", "version")
         if self.clock.ticks_diff(now, self.next_reading) >= 0:
             self._take_reading(now)
         if self.outbox.count and self.session.online:

@@ -7,7 +7,7 @@ from conftest import validated_sensors
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from test_umqtt_versions import CONNACK, VERSIONS, open_transport, packets
 
-from firmware import ha
+from firmware import ha, ha_record
 from firmware.sensor_setup import keys_for
 from firmware.topics import Topics
 
@@ -200,7 +200,7 @@ def test_the_prefix_is_the_configured_one():
 def test_announce_sends_bytes_with_the_degree_sign_as_utf8(tmp_path):
     broker = Broker()
     specs = described({"type": "mcu", "name": "chip"})
-    assert ha.announce(broker, device(), specs, 10, str(tmp_path / "ha.txt"))
+    assert ha.announce(broker, device(), specs, 10, "k1", str(tmp_path / "ha.txt"))
     topic, msg = broker.sent[0]
     assert (type(topic), type(msg)) == (bytes, bytes)
     assert json.loads(msg)["unit_of_meas"].encode() == b"\xc2\xb0C"
@@ -209,9 +209,9 @@ def test_announce_sends_bytes_with_the_degree_sign_as_utf8(tmp_path):
 def test_a_key_no_longer_configured_has_its_retained_config_cleared(tmp_path):
     path = str(tmp_path / "ha.txt")
     before = described({"type": "sim", "name": "a"}, {"type": "sim", "name": "b"})
-    ha.announce(Broker(), device(), before, 10, path)
+    ha.announce(Broker(), device(), before, 10, "k1", path)
     broker = Broker()
-    ha.announce(broker, device(), before[:1], 10, path)
+    ha.announce(broker, device(), before[:1], 10, "k1", path)
     cleared = [(t, q) for (t, m), q in zip(broker.sent, broker.qos, strict=True) if m == b""]
     assert cleared == [(b"homeassistant/sensor/esp32-a1b2c3_b/config", 1)]
 
@@ -219,26 +219,76 @@ def test_a_key_no_longer_configured_has_its_retained_config_cleared(tmp_path):
 def test_configs_go_at_qos_0_since_every_connect_sends_them_again(tmp_path):
     broker = Broker()
     specs = described({"type": "sim", "name": "a"})
-    ha.announce(broker, device(), specs, 10, str(tmp_path / "ha.txt"))
+    ha.announce(broker, device(), specs, 10, "k1", str(tmp_path / "ha.txt"))
     assert set(broker.qos) == {0}
 
 
-def test_the_record_is_written_only_when_what_was_announced_changed(tmp_path):
+class Session:
+    """publish(topic, msg, retain, qos, now) as session.py has it: records as bytes."""
+
+    def __init__(self, fail_at=None):
+        self.sent: list[tuple[bytes, bytes, bool, int]] = []
+        self.fail_at = fail_at
+
+    def publish(self, topic, msg, retain, qos, now):
+        if self.fail_at is not None and len(self.sent) >= self.fail_at:
+            return False
+        self.sent.append((bytes(topic), bytes(msg), retain, qos))
+        return True
+
+
+def test_a_reconnect_replays_the_record_word_for_word(tmp_path):
+    path = str(tmp_path / "ha.txt")
+    broker = Broker()
+    ha.announce(
+        broker, device(), described({"type": "dht22", "name": "room", "pin": 4}), 10, "k1", path
+    )
+    session = Session()
+    assert ha_record.replay(session, 0, "k1", path) is True
+    assert [(t, m) for t, m, _, _ in session.sent] == broker.sent
+    assert {(r, q) for _, _, r, q in session.sent} == {(True, 0)}  # retained, as announced
+
+
+def test_a_record_of_other_inputs_is_not_replayed(tmp_path):
+    path = str(tmp_path / "ha.txt")
+    ha.announce(Broker(), device(), described({"type": "sim", "name": "a"}), 10, "k1", path)
+    session = Session()
+    assert ha_record.replay(session, 0, "k2", path) is None
+    assert ha_record.replay(session, 0, "k1", str(tmp_path / "none.txt")) is None
+    assert session.sent == []
+
+
+def test_a_record_cut_short_is_built_again(tmp_path):
     memory = tmp_path / "ha.txt"
-    specs = described({"type": "sim", "name": "a"})
-    ha.announce(Broker(), device(), specs, 10, str(memory))
-    stamp = (memory.stat().st_ino, memory.stat().st_mtime_ns)
-    assert ha.announce(Broker(), device(), specs, 10, str(memory))
-    assert (memory.stat().st_ino, memory.stat().st_mtime_ns) == stamp
+    ha.announce(Broker(), device(), described({"type": "sim", "name": "a"}), 10, "k1", str(memory))
+    memory.write_bytes(memory.read_bytes()[:-20])
+    assert ha_record.replay(Session(), 0, "k1", str(memory)) is None
+
+
+def test_a_link_lost_during_a_replay_stops_it(tmp_path):
+    path = str(tmp_path / "ha.txt")
+    ha.announce(Broker(), device(), described({"type": "sim", "name": "a"}), 10, "k1", path)
+    session = Session(fail_at=2)
+    assert ha_record.replay(session, 0, "k1", path) is False
+    assert len(session.sent) == 2
+
+
+def test_a_record_from_before_keys_still_has_its_topics_cleared(tmp_path):
+    memory = tmp_path / "ha.txt"  # what the firmware wrote before: topics alone, one a line
+    memory.write_text("homeassistant/sensor/esp32-a1b2c3_gone/config\n")
+    broker = Broker()
+    ha.announce(broker, device(), described({"type": "sim", "name": "a"}), 10, "k1", str(memory))
+    assert (b"homeassistant/sensor/esp32-a1b2c3_gone/config", b"") in broker.sent
+    assert memory.read_text().startswith("k1\n")
 
 
 def test_a_renamed_device_clears_the_old_names_configs(tmp_path):
     path = str(tmp_path / "ha.txt")
     specs = described({"type": "sim", "name": "a"})
-    ha.announce(Broker(), device(), specs, 10, path)
+    ha.announce(Broker(), device(), specs, 10, "k1", path)
     renamed = ha.Device(Topics("sensornode", "kitchen"), "homeassistant", UID, "esp32", MAC)
     broker = Broker()
-    ha.announce(broker, renamed, specs, 10, path)
+    ha.announce(broker, renamed, specs, 10, "k1", path)
     assert b"homeassistant/sensor/esp32-a1b2c3_a/config" in [t for t, m in broker.sent if m == b""]
 
 
@@ -246,8 +296,9 @@ def test_a_link_lost_midway_stops_and_keeps_the_old_record(tmp_path):
     memory = tmp_path / "ha.txt"
     memory.write_text("homeassistant/sensor/esp32-a1b2c3_gone/config")
     specs = described({"type": "sim", "name": "a"})
-    assert not ha.announce(Broker(fail_at=3), device(), specs, 10, str(memory))
+    assert not ha.announce(Broker(fail_at=3), device(), specs, 10, "k1", str(memory))
     assert memory.read_text() == "homeassistant/sensor/esp32-a1b2c3_gone/config"
+    assert not (tmp_path / "ha.txt.tmp").exists()
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -266,7 +317,7 @@ def test_a_degree_sign_reaches_the_wire_intact_on_every_umqtt_version(
             client.publish(topic, msg, True, qos)
         return True
 
-    ha.announce(publish, device(), specs, 10, str(tmp_path / "ha.txt"))
+    ha.announce(publish, device(), specs, 10, "k1", str(tmp_path / "ha.txt"))
     (_, _), (kind, body) = packets(bytes(rec.raw.out))
     topic, msg = first[0]
     assert (kind, body) == (0x31, len(topic).to_bytes(2, "big") + topic + msg)

@@ -329,6 +329,41 @@ def test_the_announcement_runs_with_report_py_off_the_heap(
     assert loaded == [False]
 
 
+def discovery_per_connect(node, clock, umqtt, monkeypatch, tmp_path, between=None):
+    # Two connects; returns (ha.py builds, the discovery messages of each connect).
+    import firmware.node
+    from firmware import ha
+
+    builds = []
+    build = ha.came_online
+    monkeypatch.setattr(ha, "came_online", lambda *a: builds.append(1) or build(*a))
+    monkeypatch.setattr(firmware.node, "drop", lambda *names: None)  # so ha.py stays patched
+    monkeypatch.chdir(tmp_path)
+    node.discovery = True
+    run(node, clock, 100)
+    first = [p for p in umqtt.broker.published if p[0].startswith("homeassistant/")]
+    node.session.drop(clock.now, "test")
+    if between is not None:
+        between(node)
+    run(node, clock, 1500)
+    both = [p for p in umqtt.broker.published if p[0].startswith("homeassistant/")]
+    return len(builds), first, both[len(first) :]
+
+
+def test_a_reconnect_replays_discovery_from_its_record(node, clock, umqtt, monkeypatch, tmp_path):
+    builds, first, second = discovery_per_connect(node, clock, umqtt, monkeypatch, tmp_path)
+    assert builds == 1
+    assert second == first and len(first) == 1 + 10
+
+
+def test_a_new_interval_builds_discovery_again(node, clock, umqtt, monkeypatch, tmp_path):
+    def faster(n):
+        n.interval_ms = 500  # set interval_s applies at once; expire_after depends on it
+
+    builds, _, second = discovery_per_connect(node, clock, umqtt, monkeypatch, tmp_path, faster)
+    assert builds == 2 and len(second) == 1 + 10
+
+
 def test_due_in_sleeps_until_the_next_reading(node, clock):
     node.step(clock.now)
     assert 0 < node.due_in(clock.now) <= 1000

@@ -29,8 +29,9 @@ broker = Broker()
 
 
 def _text(topic):
-    # umqtt sends str and bytes topics alike; the broker sees the same text either way.
-    return bytes(topic).decode() if isinstance(topic, (bytes, bytearray)) else topic
+    # umqtt sends str and bytes-like topics alike (what len() and write() take); the broker
+    # sees the same text either way.
+    return topic if isinstance(topic, str) else bytes(topic).decode()
 
 
 class FakeSocket:
