@@ -130,6 +130,8 @@ def table(res: dict[str, Any], markdown: bool = False) -> str:
         d["min_heapsize_runs"]["bare_mpy"].get("passed_once_bytes"),
     )
     row("  from source", None, d["min_heapsize_bytes_py"], bd["min_heapsize_bytes_py"])
+    booted = d["min_heapsize_runs"].get("sensornode_mpy_booted", {}).get("bytes")
+    row("  booted before (its checks' result, HA record kept)", None, booted, None)
     for arch, n in sn["mpy_bytes"].items():
         row(f".mpy bytes, {arch}", None, n, bare["mpy_bytes"][arch])
     for name, got in res.get("extras", {}).items():
