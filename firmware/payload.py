@@ -3,7 +3,6 @@
 from micropython import const
 
 READING_MAX = const(1024)  # the longest reading config.py lets the sensors make
-_DIGITS = b"0123456789"
 _NULL = b"null"
 _FRACTION_DIGITS = const(3)
 _FRACTION_SCALE = const(1000)
@@ -36,90 +35,92 @@ class ReadingEncoder:
         self.view = memoryview(self.buf)
         # The JSON text before each value is fixed at boot: ,"name":
         self.labels = [(',"' + k + '":').encode() for k in keys]
-        self.n = 0
         self._out = self.view[:0]  # the last message's view, reused while its length holds
 
     def encode(self, seq, uptime_ms, ts, values, due):
-        # Returns a memoryview of the message; valid until the next encode().
-        self.n = 0
-        self._raw(b'{"seq":')
-        self._int(seq)
-        self._raw(b',"uptime_ms":')
-        self._int(uptime_ms)
-        self._raw(b',"ts":')
+        # Returns a memoryview of the message; valid until the next encode(). It runs every
+        # cycle: the writers below are plain functions that take the buffer and the position
+        # and return the next one, so no attribute is read or stored per piece written.
+        buf = self.buf
+        n = _int(buf, _raw(buf, 0, b'{"seq":'), seq)
+        n = _int(buf, _raw(buf, n, b',"uptime_ms":'), uptime_ms)
+        n = _raw(buf, n, b',"ts":')
         if ts is None:
-            self._raw(_NULL)
+            n = _raw(buf, n, _NULL)
         elif type(ts) is int:
-            self._int(ts)
+            n = _int(buf, n, ts)
         elif ts[0]:  # [seconds // 100000, seconds % 100000], as the board gives it
-            self._digits(ts[0], 0)
-            self._digits(ts[1], 5)
+            n = _digits(buf, _digits(buf, n, ts[0], 0), ts[1], 5)
         else:
-            self._digits(ts[1], 0)
+            n = _digits(buf, n, ts[1], 0)
         labels = self.labels
         for i in range(len(labels)):
             if due[i]:
-                self._raw(labels[i])
-                self._number(values[i])
-        self._raw(b"}")
-        if len(self._out) != self.n:  # a reading's length rarely changes: no new view then
-            self._out = self.view[: self.n]
+                n = _number(buf, _raw(buf, n, labels[i]), values[i])
+        n = _raw(buf, n, b"}")
+        if len(self._out) != n:  # a reading's length rarely changes: no new view then
+            self._out = self.view[:n]
         return self._out
 
-    def _raw(self, b):
-        n = self.n
-        end = n + len(b)
-        if end > self.size:
-            raise ValueError("reading longer than %d bytes" % self.size)
-        self.buf[n:end] = b
-        self.n = end
 
-    def _int(self, v):
-        if v < 0:
-            self._raw(b"-")
-            v = -v
-        self._digits(v, 0)
+def _raw(buf, n, b):
+    # Writes b at buf[n:]; returns the position after it.
+    end = n + len(b)
+    if end > len(buf):
+        # a slice stored past the end would grow the buffer
+        raise ValueError("reading longer than %d bytes" % len(buf))
+    buf[n:end] = b
+    return end
 
-    def _digits(self, v, width):
-        # Writes v in decimal straight into buf, zero-padded to width: no string is made.
-        n = 1
-        top = 10
-        while top <= v:
-            n += 1
-            top *= 10
-        if n < width:
-            n = width
-        end = self.n + n
-        if end > self.size:
-            raise ValueError("reading longer than %d bytes" % self.size)
-        buf = self.buf
-        for i in range(end - 1, self.n - 1, -1):
-            buf[i] = _DIGITS[v % 10]
-            v //= 10
-        self.n = end
 
-    def _number(self, v):
-        if v is None or v != v or v == _INF or v == _NINF:
-            self._raw(_NULL)  # JSON has no NaN or infinity
-        elif type(v) is int:
-            self._int(v)
-        elif -1e15 < v < 1e15:
-            self._fixed(v)
-        else:
-            self._raw(("%g" % v).encode())  # too large for fixed point: rare, allowed to allocate
+def _int(buf, n, v):
+    if v < 0:
+        n = _raw(buf, n, b"-")
+        v = -v
+    return _digits(buf, n, v, 0)
 
-    def _fixed(self, v):
-        # Up to three decimals, trailing zeros trimmed: 21.5, 21.125, 1013.25
-        scaled = round(v * _FRACTION_SCALE)  # one float fewer than int(x + 0.5) on the heap
-        if scaled < 0:
-            self._raw(b"-")
-            scaled = -scaled
-        self._digits(scaled // _FRACTION_SCALE, 0)
-        frac = scaled % _FRACTION_SCALE
-        if frac:
-            width = _FRACTION_DIGITS
-            while frac % 10 == 0:
-                frac //= 10
-                width -= 1
-            self._raw(b".")
-            self._digits(frac, width)
+
+def _digits(buf, n, v, width):
+    # Writes v in decimal straight into buf, zero-padded to width: no string is made.
+    end = n + 1
+    top = 10
+    while top <= v:
+        end += 1
+        top *= 10
+    if end - n < width:
+        end = n + width
+    if end > len(buf):
+        raise ValueError("reading longer than %d bytes" % len(buf))
+    for i in range(end - 1, n - 1, -1):
+        buf[i] = 48 + v % 10  # "0" + the digit
+        v //= 10
+    return end
+
+
+def _number(buf, n, v):
+    if type(v) is float and -1e15 < v < 1e15:  # the usual case first; NaN compares false
+        return _fixed(buf, n, v)
+    if v is None or v != v or v == _INF or v == _NINF:
+        return _raw(buf, n, _NULL)  # JSON has no NaN or infinity
+    if type(v) is int:
+        return _int(buf, n, v)
+    if -1e15 < v < 1e15:
+        return _fixed(buf, n, v)
+    return _raw(buf, n, ("%g" % v).encode())  # too large for fixed point: rare, may allocate
+
+
+def _fixed(buf, n, v):
+    # Up to three decimals, trailing zeros trimmed: 21.5, 21.125, 1013.25
+    scaled = round(v * _FRACTION_SCALE)  # one float fewer than int(x + 0.5) on the heap
+    if scaled < 0:
+        n = _raw(buf, n, b"-")
+        scaled = -scaled
+    n = _digits(buf, n, scaled // _FRACTION_SCALE, 0)
+    frac = scaled % _FRACTION_SCALE
+    if frac:
+        width = _FRACTION_DIGITS
+        while frac % 10 == 0:
+            frac //= 10
+            width -= 1
+        n = _digits(buf, _raw(buf, n, b"."), frac, width)
+    return n
