@@ -90,32 +90,30 @@ class Session:
                 drop("linkup", "linkdown")
             return
         try:
-            sock = self.transport.sock
-            sock.expect(NO_ANSWER)  # one deadline for every packet this poll reads
-            for _ in range(_CMD_QUEUE):
-                if self.transport.client.check_msg() is None:
-                    break
-            sock.expect(0)
-            self.transport.flush()  # PUBACKs umqtt wrote for QoS 1 commands
-            self._keepalive(now)
+            t = self.transport
+            sock = t.sock
+            if sock.ready():  # something came: umqtt reads it (the usual poll finds nothing)
+                sock.expect(NO_ANSWER)  # one deadline for every packet this poll reads
+                for _ in range(_CMD_QUEUE):
+                    if t.client.check_msg() is None:
+                        break
+                sock.expect(0)
+                t.flush()  # PUBACKs umqtt wrote for QoS 1 commands
+            if self.clock.ticks_diff(now, self.last_ping) >= self.ping_ms:  # a ping is due
+                if self.ping_outstanding and not sock.rx:
+                    why = "no answer to PINGREQ within %d s" % (2 * self.ping_ms // 1000)
+                    self.drop(now, why)
+                    return
+                sock.rx = False
+                t.client.ping()
+                t.flush()
+                self.ping_outstanding = True
+                self.last_ping = now
             if not self.proven and self.clock.ticks_diff(now, self.since) >= _PROVEN_MS:
                 self.proven = True
                 self.failures = 0
         except Exception as e:  # umqtt raises OSError, asserts, or indexes short reads
             self._lost(now, e, "lost (%s)")
-
-    def _keepalive(self, now):
-        if self.clock.ticks_diff(now, self.last_ping) < self.ping_ms:
-            return
-        sock = self.transport.sock
-        if self.ping_outstanding and not sock.rx:
-            self.drop(now, "no answer to PINGREQ within %d s" % (2 * self.ping_ms // 1000))
-            return
-        sock.rx = False
-        self.transport.client.ping()
-        self.transport.flush()
-        self.ping_outstanding = True
-        self.last_ping = now
 
     def drop(self, now, why):
         # The connection is gone or unusable: close it (the broker sends our will) and retry.

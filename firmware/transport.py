@@ -59,6 +59,7 @@ class WatchedSocket:
         self.left = 0  # bytes of the current packet not yet handed to umqtt
         self.ahead = None  # its length bytes, read ahead of umqtt
         self.retained = False  # the retain flag of the last PUBLISH handed to umqtt
+        self.first = None  # a packet's first byte, read by ready() for umqtt's next read
         self.t = None
         self._timeout(timeout_s)
 
@@ -75,6 +76,16 @@ class WatchedSocket:
         self.awaiting = op
         if fresh:
             self.until = self.clock.ticks_add(self.clock.ticks_ms(), self.timeout_s * 1000)
+
+    def ready(self):
+        # Between exchanges: True once a packet has begun to arrive (or the link closed), its
+        # first byte kept for umqtt's next read. A poll that finds nothing costs one read of
+        # the socket and no call into umqtt.
+        if self.first is None:
+            if self.t != 0:
+                self._timeout(0)
+            self.first = self.sock.read(1)
+        return self.first is not None
 
     def flush(self):
         if self.fill:
@@ -124,7 +135,10 @@ class WatchedSocket:
         clock = self.clock
         if not self.awaiting:
             self.until = clock.ticks_add(clock.ticks_ms(), self.timeout_s * 1000)
-        if self.blocking:
+        first = self.first
+        if first is not None:
+            self.first = None
+        elif self.blocking:
             first = self._recv(1)
         else:
             self._timeout(0)

@@ -194,6 +194,20 @@ def test_commands_are_queued_not_run_inside_the_callback(make, clock, umqtt):
     assert s.commands == [b'{"cmd":"ping"}']
 
 
+def test_a_poll_that_finds_nothing_on_the_wire_makes_no_call_into_umqtt(make, clock, umqtt):
+    s = make()
+    s.poll(clock.now)
+    calls = []
+    client = s.transport.client
+    check = client.check_msg
+    client.check_msg = lambda: calls.append(1) or check()
+    run(s, clock, 1000)
+    assert calls == []
+    umqtt.broker.inbox = [(b"sensornode/esp32-a1b2c3/cmd", b'{"cmd":"ping"}')]
+    run(s, clock, 100)
+    assert (calls, s.commands) == ([1, 1], [b'{"cmd":"ping"}'])
+
+
 def test_command_queue_is_bounded(make, clock, umqtt):
     s = make()
     s.poll(clock.now)
