@@ -861,3 +861,28 @@ def test_the_join_and_setup_calls_leave_the_heap_after_each_call(tmp_path: Path)
         print("_wlan" in sys.modules)
         """
     assert says(tmp_path, main) == ["1 False", "0.0.0.0 True", "False"]
+
+
+def test_a_link_check_with_the_switches_unchanged_allocates_nothing(tmp_path: Path) -> None:
+    # On a board isconnected() is C and allocates nothing. The switches are read again at most
+    # every 0.2 s, so of three quick batches of calls at most one can include a read.
+    main = """\
+        import gc, network, time, _vboard
+        sta = network.WLAN(network.STA_IF)
+        sta.active(True)
+        sta.connect("vboard-net", "vboard-pass")
+        while not sta.isconnected():
+            time.sleep_ms(10)
+        v = _vboard.version()
+        time.sleep_ms(250)
+        print("same switches, same version:", _vboard.version() == v)
+        gc.disable()
+        used = []
+        for _ in range(3):
+            a = gc.mem_alloc()
+            for _ in range(200):
+                sta.isconnected()
+            used.append(gc.mem_alloc() - a)
+        print("least allocated:", min(used))
+        """
+    assert says(tmp_path, main) == ["same switches, same version: True", "least allocated: 0"]

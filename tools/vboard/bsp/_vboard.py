@@ -7,6 +7,7 @@
 #   serial port, whether Ctrl-C on the port interrupts (the supervisor then turns it into SIGINT).
 # Every global and short string here is a name interned for the board's lifetime (network.py
 # says why that matters), so this module's own state is one list indexed by const()s.
+import binascii
 import json
 import os
 import time
@@ -39,8 +40,9 @@ _CONTROL = const(3)  # (VfsPosix of the control file's folder, its name there) o
 # belong to an earlier life of the board and are not acted on again.
 _SEEN = const(4)
 _NO_EVENTS = const(5)  # (a default made once: happened() runs in every Wi-Fi call)
-_VERSION = const(6)  # how many times switches were read
-_state = [{}, None, None, None, {}, {}, 0]
+_VERSION = const(6)  # how many times new switches were read
+_CRC = const(7)  # the CRC-32 of the control file's text they were read from
+_state = [{}, None, None, None, {}, {}, 0, None]
 if os.getenv("VBOARD_EVENTS"):
     _state[_SEEN] = json.loads(os.getenv("VBOARD_EVENTS"))
 
@@ -50,13 +52,18 @@ def switches():
     s = _state
     if s[_READ_AT] is None or time.ticks_diff(now, s[_READ_AT]) >= _READ_EVERY_MS:
         s[_READ_AT] = now
-        if os.getenv("VBOARD_CONTROL"):
-            try:
-                with _control() as f:
-                    s[_SWITCHES] = json.load(f)
+        try:
+            with _control() as f:
+                text = f.read()
+            # Most reads find the file as it was: nothing to parse (its CRC is kept rather than
+            # the text, which would stay on the heap).
+            crc = binascii.crc32(text)
+            if crc != s[_CRC]:
+                s[_SWITCHES] = json.loads(text)
+                s[_CRC] = crc
                 s[_VERSION] += 1
-            except (OSError, ValueError):
-                pass  # keep the last switches we read
+        except (OSError, ValueError):
+            pass  # keep the last switches we read
     return s[_SWITCHES]
 
 
@@ -64,14 +71,17 @@ def _control():
     # The control file is on the host, outside the board's filesystem (which may be mounted at /):
     # it is read through a VFS of its own folder, so it stays reachable whatever / is.
     if _state[_CONTROL] is None:
-        folder, _, name = os.getenv("VBOARD_CONTROL").rpartition("/")
+        path = os.getenv("VBOARD_CONTROL")
+        if not path:
+            raise OSError("no control file")  # a board started without a supervisor
+        folder, _, name = path.rpartition("/")
         _state[_CONTROL] = (os.VfsPosix(folder or "."), "/" + name)
     return _state[_CONTROL][0].open(_state[_CONTROL][1], "r")
 
 
 def version():
-    # Changes whenever the switches were read again (reading them when due): until it does,
-    # nothing the switches say can have changed.
+    # Changes whenever the switches read (when due) differ from the last: until it does, nothing
+    # the switches say has changed.
     switches()
     return _state[_VERSION]
 
