@@ -119,7 +119,8 @@ def _wire(board, cfg, secrets):
         fail_codes=board.join_failures(),
     )
     sensors = SensorSet(cfg["sensors"], log, time)
-    encoder = ReadingEncoder(sensors.keys)
+    echo = cfg["console_readings"]
+    encoder = ReadingEncoder(sensors.keys, b"reading: " if echo else b"")  # log.reading_echo
     node = Node(
         cfg=cfg,
         clock=time,
@@ -130,7 +131,7 @@ def _wire(board, cfg, secrets):
         encoder=encoder,
         stats=board,
         log=log,
-        echo=reading_echo() if cfg["console_readings"] else None,
+        echo=reading_echo(encoder) if echo else None,
     )
     node.ota_key = secrets["ota_key"]
     session.updates = node.ota_key is not None

@@ -23,17 +23,21 @@ def end_line():
         sys.stdout.write("\n")
 
 
-def reading_echo():
-    # The console line per reading (config console_readings): echo(msg, kept) writes it straight
-    # from the encoder's buffer, building no string. sys.stdout.write is looked up once, here: a
-    # lookup per line would allocate a bound method every cycle.
+def reading_echo(encoder):
+    # The console line per reading (config console_readings). The encoder was made with
+    # b"reading: " as its head (firmware/app.py): a reading sent is the start of its buffer,
+    # head, message and newline, and goes out in one write, building no string or view.
+    # sys.stdout.write is looked up once, here: a lookup per line would allocate a bound method.
     write = sys.stdout.write
 
     def echo(msg, kept):
         _open[0] = 1
-        write("reading: ")
-        write(msg)
-        write(" (kept in the outbox until the broker is back)\n" if kept else "\n")
+        if kept:
+            write("reading: ")
+            write(msg)
+            write(" (kept in the outbox until the broker is back)\n")
+        else:
+            write(encoder.buf, encoder.head + len(msg) + 1)
         _open[0] = 0
 
     return echo

@@ -6,12 +6,10 @@ READING_MAX = const(1024)  # the longest reading config.py lets the sensors make
 _NULL = b"null"
 _FRACTION_DIGITS = const(3)
 _FRACTION_SCALE = const(1000)
-_INF = float("inf")
-_NINF = float("-inf")
 # The longest value written: a fixed-point float (-999999999999999.999), "%g" of a larger one,
 # null, or an int of up to 20 digits (seq, uptime, time, a sensor's raw count).
 _VALUE_MAX = const(24)
-_FRAME = len(b'{"seq":,"uptime_ms":,"ts":}')
+_FRAME = const(27)  # len(b'{"seq":,"uptime_ms":,"ts":}')
 
 
 def reading_bound(keys):
@@ -26,12 +24,16 @@ def reading_bound(keys):
 class ReadingEncoder:
     # {"seq": n, "uptime_ms": t, "ts": s-or-null, "<key>": value-or-null, ...} into self.buf.
 
-    def __init__(self, keys):
-        # The buffer holds the longest reading these keys can make, and no more.
+    def __init__(self, keys, head=b""):
+        # The buffer holds the longest reading these keys can make, and no more, after `head`
+        # and before a newline: the console's line per reading (firmware/log.py) is the
+        # buffer's first head + len(message) + 1 bytes, one write from the same bytes.
         self.size = reading_bound(keys)
         if self.size > READING_MAX:
             raise ValueError("readings could pass %d bytes: fewer keys" % READING_MAX)
-        self.buf = bytearray(self.size)
+        self.head = len(head)
+        self.buf = bytearray(self.head + self.size + 1)
+        self.buf[: self.head] = head
         self.view = memoryview(self.buf)
         # The JSON text before each value is fixed at boot: ,"name":
         self.labels = [(',"' + k + '":').encode() for k in keys]
@@ -42,7 +44,8 @@ class ReadingEncoder:
         # cycle: the writers below are plain functions that take the buffer and the position
         # and return the next one, so no attribute is read or stored per piece written.
         buf = self.buf
-        n = _int(buf, _raw(buf, 0, b'{"seq":'), seq)
+        h = self.head
+        n = _int(buf, _raw(buf, h, b'{"seq":'), seq)
         n = _int(buf, _raw(buf, n, b',"uptime_ms":'), uptime_ms)
         n = _raw(buf, n, b',"ts":')
         if ts is None:
@@ -58,8 +61,9 @@ class ReadingEncoder:
             if due[i]:
                 n = _number(buf, _raw(buf, n, labels[i]), values[i])
         n = _raw(buf, n, b"}")
-        if len(self._out) != n:  # a reading's length rarely changes: no new view then
-            self._out = self.view[:n]
+        buf[n] = 10  # the console line's newline, after the message
+        if len(self._out) != n - h:  # a reading's length rarely changes: no new view then
+            self._out = self.view[h:n]
         return self._out
 
 
@@ -100,8 +104,8 @@ def _digits(buf, n, v, width):
 def _number(buf, n, v):
     if type(v) is float and -1e15 < v < 1e15:  # the usual case first; NaN compares false
         return _fixed(buf, n, v)
-    if v is None or v != v or v == _INF or v == _NINF:
-        return _raw(buf, n, _NULL)  # JSON has no NaN or infinity
+    if v is None or v - v != 0:  # NaN and the infinities: x - x is NaN only for them
+        return _raw(buf, n, _NULL)  # JSON has neither
     if type(v) is int:
         return _int(buf, n, v)
     if -1e15 < v < 1e15:

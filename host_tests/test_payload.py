@@ -147,6 +147,16 @@ def test_the_buffer_is_as_long_as_the_keys_need_not_the_largest_allowed():
     assert ReadingEncoder(["temperature"]).size < ReadingEncoder(["a", "b", "c"]).size < READING_MAX
 
 
+def test_the_console_line_is_the_head_the_message_and_a_newline_from_one_buffer():
+    plain = ReadingEncoder(["t"])
+    enc = ReadingEncoder(["t"], b"reading: ")
+    for seq, value in ((1, 21.5), (123456, 1013.257), (7, 2.0)):
+        msg = bytes(enc.encode(seq, 1000, None, [value], [True]))
+        assert msg == bytes(plain.encode(seq, 1000, None, [value], [True]))
+        line = bytes(enc.buf[: enc.head + len(msg) + 1])
+        assert line == b"reading: " + msg + b"\n"
+
+
 def test_ts_as_the_boards_two_small_halves_is_written_whole():
     assert encode(["t"], [1.0], ts=[17954, 24355])["ts"] == 1795424355
     assert encode(["t"], [1.0], ts=[17954, 5])["ts"] == 1795400005  # the low half zero-padded
