@@ -70,7 +70,8 @@ _HA_DEVICE = (
     "import json\n"
     "from firmware import ha\n"
     "_d = ha.Device(node.topics, node.ha_prefix, board.uid(), board.name, node.wifi.mac())\n"
-    "_s = node.sensors.specs\n"
+    "_k = node.sensors.keys\n"
+    "_s = [(s.spec, _k[s.start : s.start + s.n]) for s in node.sensors.slots]\n"
 )
 
 # An update over the air halfway through its download (firmware/ota.py, loaded only for it):
@@ -123,13 +124,22 @@ EXTRAS: list[Extra] = [
     Extra("setup portal up, 4 connections mid-request", code=_PORTAL_UP + _PAGE_VIEW + _SLOTS),
     Extra("setup portal after it went down", code=_PORTAL_UP + _PAGE_VIEW + _PORTAL_DOWN),
     Extra("an update downloading (15 KB into a 30 KB file)", code=_UPDATE),
-    # Home Assistant discovery (firmware/ha.py): the idle node has announced and dropped the
-    # module. Off: what the announcement leaves resident, as a negative figure (0: nothing).
+    # Home Assistant discovery: the idle node has announced (its first connect built the configs
+    # and wrote the record, ha.txt) and dropped the modules. Off: what the announcement leaves
+    # resident, as a negative figure (0: nothing).
     Extra("HA discovery off (minus what discovery keeps)", config={"ha_discovery": False}),
-    # While it announces: the module, the device block and one config text, built and sent one
-    # at a time.
+    # A reconnect: the record's module and one config, a line at a time, as ha_record.replay()
+    # reads it.
     Extra(
-        "HA discovery announcing (module + one config text)",
+        "HA discovery replayed at a reconnect (module + one config's lines)",
+        code="from firmware import ha_record\n"
+        "_f = open(ha_record.PATH, 'rb')\n"
+        "_l = [_f.readline() for _ in range(3)]",
+    ),
+    # Built (a first boot, new inputs): the module, the device block and one config text, built
+    # and sent one at a time.
+    Extra(
+        "HA discovery built (module + one config text)",
         code=_HA_DEVICE + "_t = next(ha.reading_configs(_d, _s, 1))[1].encode()",
     ),
     # For comparison: every config text of this node (one key, ten diagnostics) held at once.
