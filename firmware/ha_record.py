@@ -11,13 +11,34 @@
 PATH = "ha.txt"
 
 
+def _feed(h, v):
+    # v into the hash h the same way whatever order its dicts were filled in: json.dumps keeps a
+    # dict's own order, and a sensor's spec as config.py builds it (a first boot) and as
+    # validated.json gives it back (every later boot) iterate differently.
+    import json
+
+    if type(v) is dict:
+        h.update(b"{")
+        for k in sorted(v):
+            _feed(h, k)
+            _feed(h, v[k])
+        h.update(b"}")
+    elif type(v) is list or type(v) is tuple:
+        h.update(b"[")
+        for x in v:
+            _feed(h, x)
+        h.update(b"]")
+    else:
+        h.update(json.dumps(v).encode())
+        h.update(b",")
+
+
 def key(node, uid):
     # The hash of everything the configs are built from, as hex: what each sensor is and the
     # keys it fills, the interval (expire_after), the topics, the prefix, the board, its chip
     # and MAC, and the firmware's version.
     import binascii
     import hashlib
-    import json
 
     sensors = node.sensors
     keys = sensors.keys
@@ -34,7 +55,9 @@ def key(node, uid):
         t.heartbeat.decode(),
         [(s.spec, keys[s.start : s.start + s.n]) for s in sensors.slots],
     ]
-    return binascii.hexlify(hashlib.sha256(json.dumps(facts).encode()).digest()).decode()
+    h = hashlib.sha256()
+    _feed(h, facts)
+    return binascii.hexlify(h.digest()).decode()
 
 
 def replay(session, now, k, path=PATH):

@@ -364,6 +364,20 @@ def test_a_new_interval_builds_discovery_again(node, clock, umqtt, monkeypatch, 
     assert builds == 2 and len(second) == 1 + 10
 
 
+def test_the_record_key_holds_across_a_dict_order_and_follows_a_value(node):
+    # config.py builds a spec in one order on a first boot; validated.json gives it back in
+    # another on the next: the same sensor must keep its record.
+    from firmware import ha_record
+
+    slot = node.sensors.slots[0]
+    before = ha_record.key(node, "a1b2c3")
+    slot.spec = dict(reversed(list(slot.spec.items())))
+    assert ha_record.key(node, "a1b2c3") == before
+    slot.spec = dict(slot.spec, unit="K")
+    assert ha_record.key(node, "a1b2c3") != before
+    assert ha_record.key(node, "ffffff") != before
+
+
 def test_due_in_sleeps_until_the_next_reading(node, clock):
     node.step(clock.now)
     assert 0 < node.due_in(clock.now) <= 1000
