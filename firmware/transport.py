@@ -74,7 +74,7 @@ class WatchedSocket:
         # other packets come meanwhile; `op` is the answer it waits for. fresh=False goes on
         # with the running deadline (a connect: CONNACK, birth PUBACK and SUBACK in one).
         self.awaiting = op
-        if fresh:
+        if fresh and op:  # outside an exchange every packet sets its own deadline (_start)
             self.until = self.clock.ticks_add(self.clock.ticks_ms(), self.timeout_s * 1000)
 
     def ready(self):
@@ -105,7 +105,8 @@ class WatchedSocket:
             self.sock.write(rest, n - sent)
 
     def read(self, n):
-        self.flush()
+        if self.fill:
+            self.flush()
         first = None
         if not self.left:
             first = self._start()
@@ -183,7 +184,8 @@ class WatchedSocket:
         # n bytes by the deadline (fewer only if the broker closed); OSError(ETIMEDOUT) past it.
         data = b""
         while n > len(data):
-            self._timeout(0)
+            if self.t != 0:
+                self._timeout(0)
             got = self.sock.read(n - len(data))
             if got is None:
                 got = self._wait()
@@ -225,20 +227,21 @@ class WatchedSocket:
     def write(self, buf, n=-1):
         if type(buf) is str:  # umqtt writes topics as they were given: gather them too
             buf = buf.encode()
-        whole = n < 0 or n == len(buf)
-        if whole:
-            n = len(buf)
+        size = len(buf)
+        if n < 0:
+            n = size
         if n > _OUT_MAX:  # rare: send what is gathered, then this as is
             self.flush()
             self._timeout(self.timeout_s)
-            return self.sock.write(buf) if whole else self.sock.write(buf, n)
+            return self.sock.write(buf) if n == size else self.sock.write(buf, n)
         if self.fill + n > _OUT_MAX:
             self.flush()
         f = self.fill
-        out = self.out
-        if whole:
-            out[f : f + n] = buf
-        else:  # umqtt's fixed headers, 2 to 5 bytes: a memoryview slice would cost 64 B of heap
+        if f + size <= _OUT_MAX:
+            # all of buf, also past n (umqtt's fixed headers): what lies past fill is not sent
+            self.out[f : f + size] = buf
+        else:  # a few bytes of a long buffer: a memoryview slice would cost 64 B of heap
+            out = self.out
             for i in range(n):
                 out[f + i] = buf[i]
         self.fill = f + n
