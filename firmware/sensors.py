@@ -54,6 +54,7 @@ class SensorSet:
         # Reads every sensor once; True when any key is due for reporting.
         clock = self.clock
         values = self.values
+        dues = self.due
         any_due = False
         for slot in self.slots:
             if slot.driver is None and clock.ticks_diff(now_ms, slot.tried_at) >= RETRY_MS:
@@ -79,7 +80,7 @@ class SensorSet:
                 got = buf
             due = slot.gate.due(got, now_ms, clock.ticks_diff)
             for i in range(slot.n):
-                self.due[start + i] = due
+                dues[start + i] = due
             if due:
                 any_due = True
         return any_due
@@ -124,6 +125,8 @@ class ChangeGate:
 
     def due(self, values, now_ms, ticks_diff):
         # values: a sequence of numbers, or None when the sensor failed. Records it when due.
+        if self.delta is None:
+            return True  # every reading is reported: nothing is compared, nothing to record
         if not self._changed(values, now_ms, ticks_diff):
             return False
         self._reported = True
@@ -132,8 +135,6 @@ class ChangeGate:
             self._failing = True
             return True
         self._failing = False
-        if self.delta is None:
-            return True  # every reading is reported: nothing compares with the last one
         last = self._last
         n = len(values)
         if last is None or len(last) != n:
@@ -144,7 +145,7 @@ class ChangeGate:
 
     def _changed(self, values, now_ms, ticks_diff):
         delta = self.delta
-        if delta is None or not self._reported:
+        if not self._reported:
             return True
         if (values is None) != self._failing:
             return True
