@@ -62,16 +62,8 @@ class Node:
 
             report.came_online(self, now)
             drop("report")
-            if self.discovery:  # with report.py gone: the announcement is the connect's peak
-                from firmware import ha_record
-
-                build = ha_record.came_online(self, now)  # None: replayed from the record
-                drop("ha_record")
-                if build is not None:  # nothing recorded for what the node is now
-                    from firmware import ha
-
-                    ha.came_online(self, now, build[0], build[1])
-                    drop("ha", "atomic", "version")
+            if self.discovery:
+                self._announce(now)
         if self.clock.ticks_diff(now, self.next_reading) >= 0:
             self._take_reading(now)
         if self.outbox.count and self.session.online:
@@ -95,6 +87,24 @@ class Node:
             drop("report")
         elif self.session.piece is not None:
             self.session.piece = None  # a piece nobody asked for: ignored
+
+    def _announce(self, now):
+        # Home Assistant discovery, once report.py has left: the connect's largest peak. The
+        # record is replayed when it holds for what the node is now, else ha.py builds the
+        # configs. Discovery is not worth the board: without the heap for it, the node says so
+        # and goes on with its readings; the next connect tries again.
+        try:
+            from firmware import ha_record
+
+            build = ha_record.came_online(self, now)  # None: replayed from the record
+            drop("ha_record")
+            if build is not None:  # nothing recorded for what the node is now
+                from firmware import ha
+
+                ha.came_online(self, now, build[0], build[1])
+        except MemoryError:
+            self.log("ha", "not enough heap to announce; trying again at the next connect")
+        drop("ha_record", "ha", "atomic", "version")
 
     def due_in(self, now):
         # Milliseconds until the next scheduled reading or heartbeat, for the caller's sleep.

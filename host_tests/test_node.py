@@ -378,6 +378,24 @@ def test_the_record_key_holds_across_a_dict_order_and_follows_a_value(node):
     assert ha_record.key(node, "ffffff") != before
 
 
+def test_an_announcement_without_the_heap_for_it_is_said_and_the_readings_go_on(
+    umqtt, clock, log, node, tmp_path, monkeypatch
+):
+    import sys
+
+    from firmware import ha_record
+
+    def no_heap(node, now):
+        raise MemoryError("memory allocation failed, allocating 528 bytes")
+
+    monkeypatch.setattr(ha_record, "came_online", no_heap)
+    monkeypatch.chdir(tmp_path)
+    node.discovery = True
+    run(node, clock, 3000)
+    assert "ha: not enough heap to announce; trying again at the next connect" in log.lines
+    assert node.sent >= 2 and "firmware.ha_record" not in sys.modules
+
+
 def test_due_in_sleeps_until_the_next_reading(node, clock):
     node.step(clock.now)
     assert 0 < node.due_in(clock.now) <= 1000
