@@ -37,7 +37,8 @@ def reading_echo(encoder):
             write(msg)
             write(" (kept in the outbox until the broker is back)\n")
         else:
-            write(encoder.buf, encoder.head + len(msg) + 1)
+            # A MicroPython stream's write(buf, max_len); the stubs know only write(s).
+            write(encoder.buf, encoder.head + len(msg) + 1)  # pyright: ignore[reportCallIssue]
         _open[0] = 0
 
     return echo
