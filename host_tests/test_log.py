@@ -43,37 +43,32 @@ class Writes(io.StringIO):
         return super().write(self.pieces[-1])
 
 
-def test_a_reading_sent_is_written_as_the_encoders_line_in_one_write() -> None:
+def test_a_reading_sent_is_written_as_the_encoders_line_in_one_write(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     out = Writes()
-    sys.stdout, saved = out, sys.stdout
-    try:
-        log.reading_echo(Encoder())('{"seq": 1}', False)
-        log.end_line()
-    finally:
-        sys.stdout = saved
+    monkeypatch.setattr(sys, "stdout", out)
+    log.reading_echo(Encoder())('{"seq": 1}', False)
+    log.end_line()
     assert out.pieces == ['reading: {"seq": 1}\n']
 
 
-def test_a_reading_kept_says_so_on_its_line() -> None:
+def test_a_reading_kept_says_so_on_its_line(monkeypatch: pytest.MonkeyPatch) -> None:
     out = io.StringIO()
-    sys.stdout, saved = out, sys.stdout
-    try:
-        log.reading_echo(Encoder())('{"seq": 1}', True)
-        log.end_line()
-    finally:
-        sys.stdout = saved
+    monkeypatch.setattr(sys, "stdout", out)
+    log.reading_echo(Encoder())('{"seq": 1}', True)
+    log.end_line()
     assert out.getvalue() == 'reading: {"seq": 1} (kept in the outbox until the broker is back)\n'
 
 
-def test_a_line_cut_by_ctrl_c_is_ended_before_the_next_message() -> None:
+def test_a_line_cut_by_ctrl_c_is_ended_before_the_next_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     out = Interrupted('{"seq": 1}')
-    sys.stdout, saved = out, sys.stdout
-    try:
-        echo = log.reading_echo(Encoder())
-        with pytest.raises(KeyboardInterrupt):
-            echo('{"seq": 1}', True)  # a reading kept goes out in pieces
-        log.end_line()
-        print("boot: stopped by Ctrl-C")
-    finally:
-        sys.stdout = saved
+    monkeypatch.setattr(sys, "stdout", out)
+    echo = log.reading_echo(Encoder())
+    with pytest.raises(KeyboardInterrupt):
+        echo('{"seq": 1}', True)  # a reading kept goes out in pieces
+    log.end_line()
+    print("boot: stopped by Ctrl-C")
     assert out.getvalue().splitlines() == ["reading: ", "boot: stopped by Ctrl-C"]
