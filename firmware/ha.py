@@ -256,17 +256,14 @@ def announce(publish, device, sensors, interval_s, k, path=PATH):
     return True
 
 
-def came_online(node, now, uid, k):
+def came_online(node, now, uid, k, sensors):
     # The running node's announcement at a connect, retained: HA may start after the node, and
-    # must get every config. Each sensor goes with its keys as the running set has them. uid:
-    # the chip's unique id in hex; k: the record's key (ha_record.key()).
+    # must get every config. uid: the chip's unique id in hex; k: the record's key; sensors:
+    # each sensor with its keys (all three from ha_record.came_online()).
     session = node.session
 
     def publish(topic, msg, qos):
         return session.publish(topic, msg, True, qos, now)
 
     device = Device(node.topics, node.ha_prefix, uid, node.stats.name, node.wifi.mac())
-    sensors = node.sensors
-    keys = sensors.keys
-    described = [(s.spec, keys[s.start : s.start + s.n]) for s in sensors.slots]
-    announce(publish, device, described, node.interval_ms / 1000, k)
+    announce(publish, device, sensors, node.interval_ms / 1000, k)

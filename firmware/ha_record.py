@@ -8,6 +8,10 @@
 # The record: its key on the first line, then each config as two lines, topic and payload
 # (compact JSON, one line). Written to ha.txt.tmp and renamed over ha.txt (atomic.py), so a
 # power cut leaves the old record or the new one.
+import binascii
+import hashlib
+import json
+
 PATH = "ha.txt"
 
 
@@ -15,8 +19,6 @@ def _feed(h, v):
     # v into the hash h the same way whatever order its dicts were filled in: json.dumps keeps a
     # dict's own order, and a sensor's spec as config.py builds it (a first boot) and as
     # validated.json gives it back (every later boot) iterate differently.
-    import json
-
     if type(v) is dict:
         h.update(b"{")
         for k in sorted(v):
@@ -33,15 +35,10 @@ def _feed(h, v):
         h.update(b",")
 
 
-def key(node, uid):
-    # The hash of everything the configs are built from, as hex: what each sensor is and the
-    # keys it fills, the interval (expire_after), the topics, the prefix, the board, its chip
-    # and MAC, and the firmware's version.
-    import binascii
-    import hashlib
-
-    sensors = node.sensors
-    keys = sensors.keys
+def key(node, uid, sensors):
+    # The hash of everything the configs are built from, as hex: the sensors (each spec with its
+    # keys), the interval (expire_after), the topics, the prefix, the board, its chip and MAC,
+    # and the firmware's version.
     t = node.topics
     facts = [
         node.ha_prefix,
@@ -53,7 +50,7 @@ def key(node, uid):
         t.readings.decode(),
         t.status.decode(),
         t.heartbeat.decode(),
-        [(s.spec, keys[s.start : s.start + s.n]) for s in sensors.slots],
+        sensors,
     ]
     h = hashlib.sha256()
     _feed(h, facts)
@@ -83,10 +80,13 @@ def replay(session, now, k, path=PATH):
 
 def came_online(node, now):
     # The announcement at a connect from the record. None when it was replayed (or the link
-    # failed on the way: the next connect tries again); else (uid, key), what ha.came_online()
-    # needs to build the configs and write the next record, once this module has left.
+    # failed on the way: the next connect tries again); else (uid, key, sensors described), what
+    # ha.came_online() needs to build the configs and write the next record, once this module
+    # has left.
     uid = node.stats.uid()
-    k = key(node, uid)
+    keys = node.sensors.keys  # each sensor kept, with the keys it fills, as the set has them
+    sensors = [(s.spec, keys[s.start : s.start + s.n]) for s in node.sensors.slots]
+    k = key(node, uid, sensors)
     if replay(node.session, now, k) is not None:
         return None
-    return uid, k
+    return uid, k, sensors

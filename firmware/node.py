@@ -101,7 +101,7 @@ class Node:
             if build is not None:  # nothing recorded for what the node is now
                 from firmware import ha
 
-                ha.came_online(self, now, build[0], build[1])
+                ha.came_online(self, now, build[0], build[1], build[2])
         except MemoryError:
             self.log("ha", "not enough heap to announce; trying again at the next connect")
         drop("ha_record", "ha", "atomic", "version")

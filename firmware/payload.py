@@ -3,7 +3,7 @@
 from micropython import const
 
 READING_MAX = const(1024)  # the longest reading config.py lets the sensors make
-_NULL = b"null"
+_NULL = const(b"null")
 _FRACTION_DIGITS = const(3)
 _FRACTION_SCALE = const(1000)
 # The longest value written: a fixed-point float (-999999999999999.999), "%g" of a larger one,

@@ -369,13 +369,16 @@ def test_the_record_key_holds_across_a_dict_order_and_follows_a_value(node):
     # another on the next: the same sensor must keep its record.
     from firmware import ha_record
 
+    def key(uid):
+        return ha_record.key(node, uid, [(s.spec, ["temperature"]) for s in node.sensors.slots])
+
     slot = node.sensors.slots[0]
-    before = ha_record.key(node, "a1b2c3")
+    before = key("a1b2c3")
     slot.spec = dict(reversed(list(slot.spec.items())))
-    assert ha_record.key(node, "a1b2c3") == before
+    assert key("a1b2c3") == before
     slot.spec = dict(slot.spec, unit="K")
-    assert ha_record.key(node, "a1b2c3") != before
-    assert ha_record.key(node, "ffffff") != before
+    assert key("a1b2c3") != before
+    assert key("ffffff") != before
 
 
 def test_an_announcement_without_the_heap_for_it_is_said_and_the_readings_go_on(
