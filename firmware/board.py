@@ -40,7 +40,7 @@ class Watchdog:
 class Board:
     # What only the boot or a connect asks for is board_setup's function of the same name,
     # reached through __getattr__: device_id(configured), station(hostname), watchdog(seconds),
-    # join_failures(), read_file(path), uid() and sync_time(). A method here, found first, is
+    # join_failures(), read_file(path), uid(), mac() and sync_time(). A method here, found first, is
     # what stays on the heap.
     def __init__(self, log):
         from firmware.version import VERSION  # the module leaves with the boot's code (app.py)

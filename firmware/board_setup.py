@@ -1,7 +1,7 @@
 # What the board is asked once or at each connect, never in a reading cycle: its name and reset
-# cause, the device id, the Wi-Fi station, the watchdog, the join failure codes, the chip's
-# unique id and the clock from NTP. firmware/board.py loads this module for each such call and
-# drops it (and firmware/ident.py) after.
+# cause, the device id, the Wi-Fi station and its MAC, the watchdog, the join failure codes, the
+# chip's unique id and the clock from NTP. firmware/board.py loads this module for each such
+# call and drops it (and firmware/ident.py) after.
 import sys
 
 import machine
@@ -39,6 +39,18 @@ def facts(board):
 def uid(board):
     # The chip's unique id in hex: what names the device to Home Assistant.
     return "".join(["%02x" % b for b in machine.unique_id()])
+
+
+def mac(board):
+    # The station's MAC as aa:bb:cc:dd:ee:ff, or None where the port will not say: for Home
+    # Assistant's device block, made at a connect.
+    try:
+        raw = network.WLAN(network.STA_IF).config("mac")
+    except (OSError, ValueError):
+        return None
+    if not raw:
+        return None
+    return ":".join(["%02x" % b for b in raw])
 
 
 def device_id(board, configured):

@@ -265,5 +265,5 @@ def came_online(node, now, uid, k, sensors):
     def publish(topic, msg, qos):
         return session.publish(topic, msg, True, qos, now)
 
-    device = Device(node.topics, node.ha_prefix, uid, node.stats.name, node.wifi.mac())
+    device = Device(node.topics, node.ha_prefix, uid, node.stats.name, node.stats.mac())
     announce(publish, device, sensors, node.interval_ms / 1000, k)

@@ -45,7 +45,7 @@ def key(node, uid, sensors):
         uid,
         node.stats.name,
         node.stats.version,
-        node.wifi.mac(),
+        node.stats.mac(),
         node.interval_ms,
         t.readings.decode(),
         t.status.decode(),

@@ -60,15 +60,5 @@ class WifiManager:
         except (OSError, ValueError):
             return None
 
-    def mac(self):
-        # The station's MAC as aa:bb:cc:dd:ee:ff, or None where the port will not say.
-        try:
-            raw = self.sta.config("mac")
-        except (OSError, ValueError):
-            return None
-        if not raw:
-            return None
-        return ":".join(["%02x" % b for b in raw])
-
     def ip(self):
         return self.sta.ifconfig()[0] if self.up else None

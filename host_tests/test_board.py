@@ -48,6 +48,15 @@ def test_join_failures_name_the_ports_status_codes(b):
     }
 
 
+def test_the_stations_mac_is_said_in_colon_hex(b):
+    network.WLAN(network.STA_IF).config(mac=b"\x02\xa1\xb2\xc3\xd4\xe6")
+    assert b.mac() == "02:a1:b2:c3:d4:e6"
+
+
+def test_a_port_that_will_not_say_its_mac_has_none(b):
+    assert b.mac() is None
+
+
 def test_no_watchdog_without_watchdog_s(b):
     assert b.watchdog(0) is None and machine.state["wdt"] is None
 

@@ -36,9 +36,6 @@ class FakeWifi:
     def ip(self):
         return "10.0.0.7" if self.up else None
 
-    def mac(self):
-        return "02:a1:b2:c3:d4:e6"
-
 
 class FakeSensors:
     def __init__(self):
@@ -69,6 +66,9 @@ class FakeStats:
 
     def free_heap(self):
         return 100000
+
+    def mac(self):
+        return "02:a1:b2:c3:d4:e6"
 
     def unix_time(self, now):
         return None

@@ -69,7 +69,7 @@ _PORTAL_DOWN = (
 _HA_DEVICE = (
     "import json\n"
     "from firmware import ha\n"
-    "_d = ha.Device(node.topics, node.ha_prefix, board.uid(), board.name, node.wifi.mac())\n"
+    "_d = ha.Device(node.topics, node.ha_prefix, board.uid(), board.name, board.mac())\n"
     "_k = node.sensors.keys\n"
     "_s = [(s.spec, _k[s.start : s.start + s.n]) for s in node.sensors.slots]\n"
 )
