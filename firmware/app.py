@@ -66,12 +66,10 @@ def build():
 def _wire(board, cfg, secrets):
     # The parts are imported only now that config.py has left the heap: the boot's peak holds
     # the validation tables or the running code, never both.
-    from firmware.node import Node
-    from firmware.outbox import Outbox
+    from firmware.node import Node, Outbox
     from firmware.payload import ReadingEncoder
     from firmware.sensors import SensorSet
-    from firmware.session import Session
-    from firmware.topics import Topics
+    from firmware.session import Session, Topics
     from firmware.transport import Transport, timeout_for
     from firmware.wifi import WifiManager
 

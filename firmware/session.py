@@ -18,6 +18,23 @@ _CMD_QUEUE = const(4)
 _PROVEN_MS = const(30000)
 
 
+# The MQTT topic contract (docs/topics.md), built once at boot so the loop never formats a topic.
+# Topics are bytes, as umqtt hands them back and as they go on the wire: nothing is encoded per
+# publish. device stays text, for the console and JSON. The session owns them (everything else
+# reaches them as session.topics): a module of their own cost the board ~200 bytes for good.
+class Topics:
+    def __init__(self, base, device):
+        prefix = (base + "/" + device + "/").encode()
+        self.device = device
+        self.status = prefix + b"status"
+        self.readings = prefix + b"readings"
+        self.heartbeat = prefix + b"heartbeat"
+        self.cmd = prefix + b"cmd"
+        self.event = prefix + b"event"
+        self.ota = prefix + b"ota"  # an update's pieces, from the host
+        self.ota_want = prefix + b"ota/want"  # which piece the node asks for next
+
+
 class Session:
     def __init__(self, transport, topics, keepalive_s, clock, backoff, log, where):
         self.transport = transport

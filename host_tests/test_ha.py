@@ -9,7 +9,7 @@ from test_umqtt_versions import CONNACK, VERSIONS, open_transport, packets
 
 from firmware import ha, ha_record
 from firmware.sensor_setup import keys_for
-from firmware.topics import Topics
+from firmware.session import Topics
 
 T = Topics("sensornode", "esp32-a1b2c3")
 UID = "a1b2c3d4e5f6"

@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 
 from firmware.commands import MAX_BYTES
-from firmware.session import Session
-from firmware.topics import Topics
+from firmware.session import Session, Topics
 from firmware.transport import IN_MAX, Transport
 from host_tests.conftest import FakeClock, Log
 from host_tests.hostile_broker import publish_packet, varint

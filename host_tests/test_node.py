@@ -9,12 +9,10 @@ import pytest
 from conftest import validated_sensors
 
 from firmware import config, report
-from firmware.node import Node
-from firmware.outbox import Outbox
+from firmware.node import Node, Outbox
 from firmware.payload import ReadingEncoder
 from firmware.sensors import Slot
-from firmware.session import Session
-from firmware.topics import Topics
+from firmware.session import Session, Topics
 from firmware.transport import Transport
 
 T = Topics("sensornode", "esp32-a1b2c3")

@@ -1,6 +1,6 @@
-"""Outbox: bounded, oldest first out, overflow drops the oldest and counts it."""
+"""Outbox (firmware/node.py): bounded, oldest first out, overflow drops the oldest and counts it."""
 
-from firmware.outbox import Outbox
+from firmware.node import Outbox
 
 
 def drain(box):

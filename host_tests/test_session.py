@@ -6,8 +6,7 @@ from itertools import pairwise
 import pytest
 
 from firmware import linkup
-from firmware.session import Session
-from firmware.topics import Topics
+from firmware.session import Session, Topics
 from firmware.transport import Transport, WatchedSocket
 from host_tests.conftest import Clock
 

@@ -1,6 +1,7 @@
-"""The MQTT topic contract (docs/topics.md) as the firmware hands it to umqtt: bytes, built once."""
+"""The MQTT topic contract (docs/topics.md) as the firmware hands it to umqtt (firmware/session.py's
+Topics): bytes, built once."""
 
-from firmware.topics import Topics
+from firmware.session import Topics
 
 
 def test_every_topic_follows_the_contract_under_base_and_device():
