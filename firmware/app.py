@@ -113,8 +113,8 @@ def _wire(board, cfg, secrets):
         log=log,
         attempt_ms=int(cfg["wifi"]["attempt_s"] * 1000),
         rounds_before_ap=cfg["wifi"]["rounds_before_ap"],
-        ap=(device + "-setup", secrets["ap_password"], board.reset),  # built only when needed
-        fail_codes=board.join_failures(),
+        ap=(device + "-setup", secrets["ap_password"]),  # built only when needed
+        board=board,
     )
     sensors = SensorSet(cfg["sensors"], log, time)
     echo = cfg["console_readings"]

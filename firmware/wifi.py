@@ -11,9 +11,7 @@ _LINK_CHECK_MS = const(1000)
 
 
 class WifiManager:
-    def __init__(
-        self, sta, networks, clock, backoff, log, attempt_ms, rounds_before_ap, ap, fail_codes=None
-    ):
+    def __init__(self, sta, networks, clock, backoff, log, attempt_ms, rounds_before_ap, ap, board):
         self.sta = sta  # network.WLAN(STA_IF), or anything with its methods
         self.networks = networks  # [{"ssid": ..., "password": ...}] from secrets.json
         self.clock = clock
@@ -22,8 +20,10 @@ class WifiManager:
         self.log = log
         self.attempt_ms = attempt_ms
         self.rounds_before_ap = rounds_before_ap  # 0: never start the access point
-        self.ap = ap  # the provisioning access point's (ssid, password or None, reset)
-        self.fail_codes = fail_codes or {}  # status() value -> reason that ends an attempt early
+        self.ap = ap  # the provisioning access point's (ssid, password or None)
+        # Asked only while the link is down, so that nothing of it is held while it is up:
+        # join_failures() (status() value -> reason that ends an attempt early) and reset().
+        self.board = board
         self.up = False
         self.current = None  # the network joined, or being tried
         self.checked = 0  # when a working link was last looked at

@@ -36,6 +36,7 @@ class Join:
     # this object: scan(), join_now(net), and asked / asked_fail for its page.
     def __init__(self, wifi):
         self.wifi = wifi
+        self.fail_codes = wifi.board.join_failures()  # status() value -> reason, for this outage
         self.state = _SCAN
         self.queue = []
         self.deadline = 0
@@ -135,8 +136,8 @@ class Join:
                 self.ap = None
             return True
         status = wifi.sta.status()
-        if status in wifi.fail_codes:
-            reason = wifi.fail_codes[status]
+        if status in self.fail_codes:
+            reason = self.fail_codes[status]
         elif wifi.clock.ticks_diff(now, self.deadline) >= 0:
             reason = "no answer in %d s" % (wifi.attempt_ms // 1000)
         else:
@@ -169,6 +170,6 @@ class Join:
         from firmware.provision import AccessPoint
 
         wifi = self.wifi
-        ssid, password, reset = wifi.ap
-        self.ap = AccessPoint(ssid, password, wifi.log, wifi.clock, reset)
+        ssid, password = wifi.ap
+        self.ap = AccessPoint(ssid, password, wifi.log, wifi.clock, wifi.board.reset)
         self.ap.start(self)

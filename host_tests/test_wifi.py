@@ -12,8 +12,21 @@ from firmware.wifi_join import order_networks
 
 HOME = {"ssid": "home", "password": "home-pass"}
 SHED = {"ssid": "shed", "password": "shed-pass"}
-AP_ARGS = ("esp32-a1b2c3-setup", "ap-pass-1", None)
+AP_ARGS = ("esp32-a1b2c3-setup", "ap-pass-1")
 FAILS = {network.STAT_WRONG_PASSWORD: "wrong password", network.STAT_NO_AP_FOUND: "not found"}
+
+
+class FakeBoard:
+    # What the manager asks the board while the link is down (firmware/board_setup.py on a board).
+    def __init__(self):
+        self.asked = 0  # join_failures() calls
+
+    def join_failures(self):
+        self.asked += 1
+        return dict(FAILS)
+
+    def reset(self):
+        pass
 
 
 class FakeAp:
@@ -57,12 +70,17 @@ def ap(monkeypatch):
 
 
 @pytest.fixture
-def make(clock, log, ap):
+def board():
+    return FakeBoard()
+
+
+@pytest.fixture
+def make(clock, log, ap, board):
     def make(networks, rounds_before_ap=3, attempt_ms=5000):
         sta = network.WLAN(network.STA_IF)
         backoff = (2000, 16000, lambda bits: 0xFFFF)
         return WifiManager(
-            sta, networks, clock, backoff, log, attempt_ms, rounds_before_ap, AP_ARGS, FAILS
+            sta, networks, clock, backoff, log, attempt_ms, rounds_before_ap, AP_ARGS, board
         )
 
     return make
@@ -169,6 +187,18 @@ def test_a_lost_link_is_noticed_and_rejoined(make, clock, log):
     assert wifi.up and wifi.sta.connects.count("home") >= 2
 
 
+def test_the_failure_codes_are_asked_of_the_board_once_per_outage_and_not_held(make, clock, board):
+    air(home=("home-pass", -40))
+    wifi = make([HOME])
+    run(wifi, clock, 300)
+    assert (wifi.up, board.asked, wifi.join) == (True, 1, None)
+    air()
+    run(wifi, clock, 1000)  # the link is lost: a new round of joins asks again
+    assert (wifi.up, board.asked) == (False, 2)
+    run(wifi, clock, 5000)
+    assert board.asked == 2  # once for the whole outage, not per attempt
+
+
 def test_join_reports_rssi_and_ip(make, clock, log):
     air(home=("home-pass", -47))
     wifi = make([HOME])
@@ -216,12 +246,12 @@ def test_passwords_never_reach_the_console(make, clock, log):
 
 
 def test_the_access_point_is_built_when_needed_given_the_join_and_polled_while_up(
-    make, clock, ap, log
+    make, clock, ap, log, board
 ):
     air()
     wifi = make([HOME], rounds_before_ap=1)
     run(wifi, clock, 1000)
-    assert ap.built == ("esp32-a1b2c3-setup", "ap-pass-1", log, clock, None)
+    assert ap.built == ("esp32-a1b2c3-setup", "ap-pass-1", log, clock, board.reset)
     assert ap.wifi is wifi.join and ap.polls > 1 and wifi.due_in(clock.now) <= 20
 
 
