@@ -222,7 +222,7 @@ def loop(board, node, wdt):
     poller = select.poll()
     watched = None
     # Fed at least twice per watchdog period however idle the node is.
-    longest = _IDLE_MAX_MS if wdt is None else min(_IDLE_MAX_MS, wdt.timeout_ms // 2)
+    longest = _IDLE_MAX_MS if wdt is None else min(_IDLE_MAX_MS, board.wdt_ms // 2)
     log("boot", "running; Ctrl-C stops to the REPL")
     while True:
         now = time.ticks_ms()

@@ -27,21 +27,12 @@ def unix_parts(tm):
     return b // 1000, b % 1000 * 100 + s % 100
 
 
-class Watchdog:
-    # machine.WDT cannot tell its timeout; the loop needs it to feed often enough.
-    def __init__(self, wdt, timeout_ms):
-        self.wdt = wdt
-        self.timeout_ms = timeout_ms
-
-    def feed(self):
-        self.wdt.feed()
-
-
 class Board:
     # What only the boot or a connect asks for is board_setup's function of the same name,
     # reached through __getattr__: device_id(configured), station(hostname), watchdog(seconds),
     # join_failures(), read_file(path), uid(), mac() and sync_time(). A method here, found first, is
-    # what stays on the heap.
+    # what stays on the heap. wdt_ms: the armed watchdog's timeout, which machine.WDT cannot tell
+    # and the loop needs to feed it often enough (set by watchdog() and by trial.py).
     def __init__(self, log):
         from firmware.version import VERSION  # the module leaves with the boot's code (app.py)
 

@@ -71,16 +71,16 @@ def sync_time(board):
 
 
 def watchdog(board, seconds):
+    # machine.WDT armed for watchdog_s, or None without it; its timeout goes to board.wdt_ms.
     if not seconds:
         return None
-    from firmware.board import Watchdog
-
     ms = seconds * 1000
     if sys.platform == "rp2" and ms > _RP2_WDT_MAX_MS:
         board.log("board", "watchdog_s %d is over the RP2040's 8.3 s; using 8 s" % seconds)
         ms = 8000
     board.log("board", "watchdog armed: %d ms" % ms)
-    return Watchdog(machine.WDT(timeout=ms), ms)
+    board.wdt_ms = ms
+    return machine.WDT(timeout=ms)
 
 
 def station(board, hostname):

@@ -36,10 +36,9 @@ def begin(node, wdt):
         seconds = int(st[2])
         deadline = node.clock.ticks_add(node.boot, seconds * 1000)
         if wdt is None:
-            from firmware.board import Watchdog
-
             ms = otaboot.watchdog_ms(seconds, sys.platform)
-            wdt = Watchdog(machine.WDT(timeout=ms), ms)
+            wdt = machine.WDT(timeout=ms)
+            node.stats.wdt_ms = ms  # for the loop's feeding (board.py)
         log("update", "%s on trial: online with readings within %d s, or back" % (st[3], seconds))
     del otaboot
     drop("otaboot", "atomic")
