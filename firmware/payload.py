@@ -34,6 +34,7 @@ class ReadingEncoder:
         self.head = len(head)
         self.buf = bytearray(self.head + self.size + 1)
         self.buf[: self.head] = head
+        self.buf[self.head : self.head + 7] = b'{"seq":'  # how every reading begins
         self.view = memoryview(self.buf)
         # The JSON text before each value is fixed at boot: ,"name":
         self.labels = [(',"' + k + '":').encode() for k in keys]
@@ -42,16 +43,17 @@ class ReadingEncoder:
     def encode(self, seq, uptime_ms, ts, values, due):
         # Returns a memoryview of the message; valid until the next encode(). It runs every
         # cycle: the writers below are plain functions that take the buffer and the position
-        # and return the next one, so no attribute is read or stored per piece written.
+        # and return the next one, so no attribute is read or stored per piece written, and a
+        # number costs one call (two with its fraction).
         buf = self.buf
         h = self.head
-        n = _int(buf, _raw(buf, h, b'{"seq":'), seq)
-        n = _int(buf, _raw(buf, n, b',"uptime_ms":'), uptime_ms)
+        n = _digits(buf, h + 7, seq, 0)  # after '{"seq":', laid once in __init__
+        n = _digits(buf, _raw(buf, n, b',"uptime_ms":'), uptime_ms, 0)
         n = _raw(buf, n, b',"ts":')
         if ts is None:
             n = _raw(buf, n, _NULL)
         elif type(ts) is int:
-            n = _int(buf, n, ts)
+            n = _digits(buf, n, ts, 0)
         elif ts[0]:  # [seconds // 100000, seconds % 100000], as the board gives it
             n = _digits(buf, _digits(buf, n, ts[0], 0), ts[1], 5)
         else:
@@ -77,15 +79,13 @@ def _raw(buf, n, b):
     return end
 
 
-def _int(buf, n, v):
-    if v < 0:
-        n = _raw(buf, n, b"-")
-        v = -v
-    return _digits(buf, n, v, 0)
-
-
 def _digits(buf, n, v, width):
-    # Writes v in decimal straight into buf, zero-padded to width: no string is made.
+    # Writes the integer v in decimal straight into buf, its digits zero-padded to width: no
+    # string is made. The digits go in first: they check that everything fits.
+    if v < 0:
+        end = _digits(buf, n + 1, -v, width)
+        buf[n] = 45  # "-"
+        return end
     end = n + 1
     top = 10
     while top <= v:
@@ -95,36 +95,36 @@ def _digits(buf, n, v, width):
         end = n + width
     if end > len(buf):
         raise ValueError("reading longer than %d bytes" % len(buf))
-    for i in range(end - 1, n - 1, -1):
+    i = end
+    while i > n:
+        i -= 1
         buf[i] = 48 + v % 10  # "0" + the digit
         v //= 10
     return end
 
 
 def _number(buf, n, v):
-    if type(v) is float and -1e15 < v < 1e15:  # the usual case first; NaN compares false
-        return _fixed(buf, n, v)
-    if v is None or v - v != 0:  # NaN and the infinities: x - x is NaN only for them
-        return _raw(buf, n, _NULL)  # JSON has neither
-    if type(v) is int:
-        return _int(buf, n, v)
-    if -1e15 < v < 1e15:
-        return _fixed(buf, n, v)
-    return _raw(buf, n, ("%g" % v).encode())  # too large for fixed point: rare, may allocate
-
-
-def _fixed(buf, n, v):
-    # Up to three decimals, trailing zeros trimmed: 21.5, 21.125, 1013.25
+    # A sensor's value: up to three decimals, trailing zeros trimmed (21.5, 21.125, 1013.25),
+    # an int as it is, null for what JSON cannot carry.
+    if type(v) is not float or not -1e15 < v < 1e15:  # the usual case skips all of this
+        if v is None or v - v != 0:  # NaN and the infinities: x - x is NaN only for them
+            return _raw(buf, n, _NULL)  # JSON has neither
+        if type(v) is int:
+            return _digits(buf, n, v, 0)
+        if not -1e15 < v < 1e15:  # too large for fixed point: rare, may allocate
+            return _raw(buf, n, ("%g" % v).encode())
     scaled = round(v * _FRACTION_SCALE)  # one float fewer than int(x + 0.5) on the heap
     if scaled < 0:
-        n = _raw(buf, n, b"-")
+        n = _raw(buf, n, b"-")  # also before a zero whole part: -0.5
         scaled = -scaled
     n = _digits(buf, n, scaled // _FRACTION_SCALE, 0)
     frac = scaled % _FRACTION_SCALE
-    if frac:
-        width = _FRACTION_DIGITS
-        while frac % 10 == 0:
-            frac //= 10
-            width -= 1
-        n = _digits(buf, _raw(buf, n, b"."), frac, width)
-    return n
+    if not frac:
+        return n
+    width = _FRACTION_DIGITS
+    while frac % 10 == 0:
+        frac //= 10
+        width -= 1
+    end = _digits(buf, n + 1, frac, width)
+    buf[n] = 46  # "."
+    return end
