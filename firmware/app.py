@@ -36,47 +36,93 @@ def _ca_data(board, path):
 
 
 def _checked(say):
-    # config.py's checks, loaded only when validated.py has no result for these files.
+    # config.py's checks, loaded only when validated.py has no result for these files, and
+    # dropped before validated.py writes the result and reads it back.
     from firmware import config
 
-    return config.load(say)
+    found = config.load(say)
+    del config
+    from firmware.unload import drop
+
+    drop("config")
+    return found
 
 
-def _load_config():
-    # Needed once: validated.py, and config.py's checks on a boot on new files, leave the heap.
+def _load_config(board):
+    # (config, secrets, problems, restart): validated.py, and config.py's checks on a boot on
+    # new files, leave the heap. restart: this boot checked, so it starts over once what is
+    # built from the configuration (the HA record) is kept too (validated.restart).
     from firmware import validated
 
-    found = validated.load(log, _checked)
+    again = validated.restarted(board)
+    log("boot", "sensornode %s on %s, reset cause: %s" % (VERSION, board.name, board.reset_cause))
+    cfg, secrets, problems, checked = validated.load(log, _checked)
     del validated
     from firmware.unload import drop
 
     drop("config", "validated", "atomic")
-    return found
+    return cfg, secrets, problems, checked and not again
 
 
 def build():
     board = Board(log)
-    log("boot", "sensornode %s on %s, reset cause: %s" % (VERSION, board.name, board.reset_cause))
-    cfg, secrets, problems = _load_config()
+    cfg, secrets, problems, restart = _load_config(board)
     if problems:
         log("config", "%d problem(s) above; running with defaults in their place" % problems)
-    return _wire(board, cfg, secrets)
+    from firmware.session import Topics
+
+    device = board.device_id(cfg["device_id"])
+    topics = Topics(cfg["base_topic"], device)
+    log("boot", "device %s, topics %s/%s/..." % (device, cfg["base_topic"], device))
+    sta = board.station(cfg["hostname"] or device)
+    if cfg["ha_discovery"]:
+        _ha_record(board, cfg, topics)
+    if restart:
+        from firmware import validated
+
+        validated.restart(board, log)  # returns only when it must not restart
+        del validated
+    return _wire(board, cfg, secrets, topics, sta)
 
 
-def _wire(board, cfg, secrets):
+def _ha_record(board, cfg, topics):
+    # Home Assistant's configs, built into their record (ha_record.py) now, while the heap holds
+    # little but the board: every connect replays them, and ha.py never meets the running
+    # node's heap. Without the heap for it here, the first connect builds them.
+    from firmware import ha_record
+    from firmware.sensor_setup import described
+    from firmware.unload import drop
+
+    try:
+        uid = board.uid()
+        mac = board.mac()
+        sensors = described(cfg["sensors"])
+        interval_ms = int(cfg["interval_s"] * 1000)  # as node.py holds it
+        k = ha_record.key(
+            cfg["ha_prefix"], uid, board.name, board.version, mac, interval_ms, topics, sensors
+        )
+        if not ha_record.holds(k):
+            from firmware import ha
+
+            device = ha.Device(topics, cfg["ha_prefix"], uid, board.name, mac)
+            ha.announce(None, device, sensors, interval_ms / 1000, k)
+    except MemoryError:
+        log("ha", "not enough heap to build the announcement at boot; the first connect will")
+    drop("ha_record", "ha", "sensor_setup", "atomic", "version")
+
+
+def _wire(board, cfg, secrets, topics, sta):
     # The parts are imported only now that config.py has left the heap: the boot's peak holds
     # the validation tables or the running code, never both.
     from firmware.node import Node, Outbox
     from firmware.payload import ReadingEncoder
     from firmware.sensors import SensorSet
-    from firmware.session import Session, Topics
+    from firmware.session import Session
     from firmware.transport import Transport, timeout_for
     from firmware.wifi import WifiManager
 
-    device = board.device_id(cfg["device_id"])
-    topics = Topics(cfg["base_topic"], device)
+    device = topics.device
     mq = cfg["mqtt"]
-    log("boot", "device %s, topics %s/%s/..." % (device, cfg["base_topic"], device))
 
     import umqtt.simple
 
@@ -106,7 +152,7 @@ def _wire(board, cfg, secrets):
         where="%s:%d" % (mq["host"], mq["port"]),
     )
     wifi = WifiManager(
-        sta=board.station(cfg["hostname"] or device),
+        sta=sta,
         networks=secrets["wifi"],
         clock=time,
         backoff=(2000, 120000, random.getrandbits),
@@ -164,6 +210,7 @@ _BOOT_ONLY = const(
     (
         "build",
         "_wire",
+        "_ha_record",
         "_load_config",
         "_checked",
         "_ca_data",

@@ -229,10 +229,25 @@ def record_finish(f, path, whole):
         pass
 
 
+def _clear_later(stale, sent, path):
+    # Adds the stale topics to the list the next connect clears (ha_record.py), less any that
+    # is configured again.
+    for topic in record_topics(path):
+        if topic not in stale:
+            stale.append(topic)
+    from firmware import atomic
+
+    try:
+        atomic.write(path, b"".join([t + b"\n" for t in stale if t not in sent]))
+    except OSError:
+        pass  # a full or failing flash: HA keeps those entities until it is told otherwise
+
+
 def announce(publish, device, sensors, interval_s, k, path=PATH):
-    # publish(topic bytes, payload bytes, qos) -> bool (False: the link is gone, stop). Sends
-    # every config, clears the retained configs of keys no longer configured, and writes the
-    # record the next connects replay while key k holds (ha_record.py). Returns False when the
+    # publish(topic bytes, payload bytes, qos) -> bool (False: the link is gone, stop), or None
+    # at boot (app.py), which only writes the record. Sends every config, clears the retained
+    # configs of keys no longer configured (at boot: lists them for the next connect), and writes
+    # the record the connects replay while key k holds (ha_record.py). Returns False when the
     # link failed on the way: the old record stays, and the next connect builds again.
     # Configs go at QoS 0: the next connect sends them all again anyway, and a dozen PUBACK round
     # trips would hold the first readings back. Clears go at QoS 1: once recorded, they are not
@@ -243,15 +258,19 @@ def announce(publish, device, sensors, interval_s, k, path=PATH):
         for topic, text in configs:
             topic = topic.encode()
             msg = text.encode()
-            if not publish(topic, msg, 0):
+            if publish is not None and not publish(topic, msg, 0):
                 record_finish(record, path, False)
                 return False
             sent.append(topic)
             record = record_add(record, path, topic, msg)
-    for topic in record_topics(path):
-        if topic not in sent and not publish(topic, b"", 1):
-            record_finish(record, path, False)
-            return False
+    stale = [t for t in record_topics(path) if t not in sent]
+    if publish is None:
+        _clear_later(stale, sent, path + ".clear")  # before the old record's topics are gone
+    else:
+        for topic in stale:
+            if not publish(topic, b"", 1):
+                record_finish(record, path, False)
+                return False
     record_finish(record, path, True)
     return True
 

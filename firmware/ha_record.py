@@ -1,13 +1,16 @@
-# The record of the last Home Assistant announcement (ha.txt), and its replay. The configs are
-# the same texts at every connect while nothing they are built from changes, so a reconnect
-# sends them again line by line from the record instead of loading ha.py to build them: the
-# announcement was the node's largest heap peak, and its names stay out of the qstr pools.
-# ha.py builds the configs, sends them and writes a new record (ha.py's record_* functions)
-# when the key differs: a new configuration, firmware, board, interval_s, or no record yet.
+# The record of the Home Assistant announcement (ha.txt), and its replay. The configs are the
+# same texts at every connect while nothing they are built from changes, so a connect sends them
+# line by line from the record instead of loading ha.py to build them: building them was the
+# node's largest heap peak, and ha.py's names stay out of the qstr pools of a board that booted
+# on these files before.
+# ha.py builds the configs and writes a new record when the key differs (a new configuration,
+# firmware, board, interval_s, or no record yet): at boot (app.py), before the node's code has
+# loaded; at a connect only when the boot could not (no heap for it), and then sends them too.
 #
 # The record: its key on the first line, then each config as two lines, topic and payload
 # (compact JSON, one line). Written to ha.txt.tmp and renamed over ha.txt (atomic.py), so a
-# power cut leaves the old record or the new one.
+# power cut leaves the old record or the new one. The retained configs of keys a build at boot
+# no longer has wait in ha.txt.clear, a topic a line, until a connect has cleared them.
 import binascii
 import hashlib
 import json
@@ -35,26 +38,34 @@ def _feed(h, v):
         h.update(b",")
 
 
-def key(node, uid, sensors):
-    # The hash of everything the configs are built from, as hex: the sensors (each spec with its
-    # keys), the interval (expire_after), the topics, the prefix, the board, its chip and MAC,
-    # and the firmware's version.
-    t = node.topics
+def key(prefix, uid, board, version, mac, interval_ms, topics, sensors):
+    # The hash of everything the configs are built from, as hex: the prefix, the board, its chip
+    # and MAC, the firmware's version, the interval (expire_after), the topics and the sensors
+    # (each spec with its keys).
     facts = [
-        node.ha_prefix,
+        prefix,
         uid,
-        node.stats.name,
-        node.stats.version,
-        node.stats.mac(),
-        node.interval_ms,
-        t.readings.decode(),
-        t.status.decode(),
-        t.heartbeat.decode(),
+        board,
+        version,
+        mac,
+        interval_ms,
+        topics.readings.decode(),
+        topics.status.decode(),
+        topics.heartbeat.decode(),
         sensors,
     ]
     h = hashlib.sha256()
     _feed(h, facts)
     return binascii.hexlify(h.digest()).decode()
+
+
+def holds(k, path=PATH):
+    # True when the record was written for key k.
+    try:
+        with open(path, "rb") as f:
+            return f.readline() == k.encode() + b"\n"
+    except OSError:
+        return False
 
 
 def replay(session, now, k, path=PATH):
@@ -69,13 +80,35 @@ def replay(session, now, k, path=PATH):
                 topic = f.readline()
                 msg = f.readline()
                 if not topic:
-                    return True
+                    return _clear(session, now, path + ".clear")
                 if msg[-1:] != b"\n":
                     return None  # not a whole record (a file cut short): ha.py writes a new one
                 if not session.publish(memoryview(topic)[:-1], memoryview(msg)[:-1], True, 0, now):
                     return False
     except OSError:  # none, or unreadable: built again
         return None
+
+
+def _clear(session, now, path):
+    # Clears the retained configs a build at boot left to clear (ha.py), at QoS 1; the list goes
+    # once all are out. True when none is left.
+    try:
+        f = open(path, "rb")  # noqa: SIM115 -- closed below, before the list is removed
+    except OSError:
+        return True
+    try:
+        for line in f:
+            if not session.publish(memoryview(line)[:-1], b"", True, 1, now):
+                return False
+    finally:
+        f.close()
+    import os
+
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+    return True
 
 
 def came_online(node, now):
@@ -86,7 +119,17 @@ def came_online(node, now):
     uid = node.stats.uid()
     keys = node.sensors.keys  # each sensor kept, with the keys it fills, as the set has them
     sensors = [(s.spec, keys[s.start : s.start + s.n]) for s in node.sensors.slots]
-    k = key(node, uid, sensors)
+    st = node.stats
+    k = key(
+        node.ha_prefix,
+        uid,
+        st.name,
+        st.version,
+        st.mac(),
+        node.interval_ms,
+        node.topics,
+        sensors,
+    )
     if replay(node.session, now, k) is not None:
         return None
     return uid, k, sensors

@@ -60,17 +60,31 @@ def make_filter(spec):
     return __import__("firmware.filter_" + kind, None, None, ("make",)).make(spec)
 
 
+def described(specs, log=None):
+    # (spec, its JSON keys) for each sensor the set keeps: one with a key that a sensor before it
+    # took is skipped (and said, given log). Home Assistant's configs are built from this at boot
+    # (app.py), before the set exists.
+    kept = []
+    seen = []
+    for spec in specs:
+        keys = keys_for(spec)
+        taken = [k for k in keys if k in seen]
+        if taken:
+            if log is not None:
+                log(
+                    "sensor",
+                    "%s: key %s is already taken; sensor skipped" % (spec["name"], taken[0]),
+                )
+            continue
+        seen.extend(keys)
+        kept.append((spec, keys))
+    return kept
+
+
 def add(sensors, specs):
     # Fills a new SensorSet from the validated specs: a slot per sensor, a driver started for each.
     now = sensors.clock.ticks_ms()
-    for spec in specs:
-        keys = keys_for(spec)
-        taken = [k for k in keys if k in sensors.keys]
-        if taken:
-            sensors.log(
-                "sensor", "%s: key %s is already taken; sensor skipped" % (spec["name"], taken[0])
-            )
-            continue
+    for spec, keys in described(specs, sensors.log):
         filters = None
         if spec["filter"] is not None:
             filters = [make_filter(spec["filter"]) for _ in keys]

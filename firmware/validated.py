@@ -12,6 +12,8 @@ from micropython import const
 from firmware import atomic
 
 PATH = "validated.json"
+# Kept across the restart after a check: the reset cause the boot before it saw.
+RESTARTED = "restarted"
 _FILES = const(("config.json", "secrets.json"))
 _CHUNK = const(256)
 
@@ -51,18 +53,28 @@ def key():
     return binascii.hexlify(h.digest()).decode()
 
 
-def load(log, check):
-    # (config, secrets, problems) as check(log) gives them (config.load), from validated.json
-    # when its key still holds; else checks, keeping the result for the next boot.
-    k = key()
+def _kept(k):
+    # What validated.json keeps for key k, or None.
     try:
         kept = json.loads(atomic.read(PATH))
         if kept["key"] == k:
-            for tag, msg in kept["said"]:
-                log(tag, msg)
-            return kept["config"], kept["secrets"], kept["problems"]
-    except Exception:  # none yet, cut short, or unreadable: checked again below
+            return kept
+    except Exception:  # none yet, cut short, or unreadable
         pass
+    return None
+
+
+def load(log, check):
+    # (config, secrets, problems, checked) with the first three as check(log) gives them
+    # (config.load), from validated.json when its key still holds; else checks, keeping the
+    # result for the next boot. checked: the checks ran now and the next boot on these files
+    # will not run them (their result was kept and reads back).
+    k = key()
+    kept = _kept(k)
+    if kept is not None:
+        for tag, msg in kept["said"]:
+            log(tag, msg)
+        return kept["config"], kept["secrets"], kept["problems"], False
     said = []
 
     def note(tag, msg):
@@ -75,4 +87,43 @@ def load(log, check):
         atomic.write(PATH, json.dumps(doc).encode())
     except OSError:
         pass  # a full or failing flash: the next boot checks again
-    return cfg, secrets, problems
+    doc = None
+    return cfg, secrets, problems, _kept(k) is not None
+
+
+def restarted(board):
+    # True when this boot is the restart after a check (restart() below): the board's reset
+    # cause becomes what the boot before it saw, and the mark is gone, so a second check (the
+    # files changed again, or validated.json cannot be read) never restarts twice in a row.
+    import os
+
+    try:
+        cause = atomic.read(RESTARTED).decode()
+        os.remove(RESTARTED)
+    except (OSError, ValueError):
+        return False
+    board.reset_cause = cause
+    return True
+
+
+def restart(board, log):
+    # After a check whose result was kept: the boot starts over, so that the running node's heap
+    # never held config.py (its names stay interned until a reset, and would cost a larger qstr
+    # pool for the board's lifetime). Returns only when it must not restart: an update on trial
+    # (otaboot.py would take the restart for a crash and roll back) or a flash that cannot keep
+    # the reset cause.
+    import os
+
+    import machine
+
+    try:
+        os.stat("ota/state")  # otaboot.STATE: an update step is open
+        return
+    except OSError:
+        pass
+    try:
+        atomic.write(RESTARTED, board.reset_cause.encode())
+    except OSError:
+        return
+    log("boot", "configuration checked and kept; restarting once to run without the checks")
+    machine.soft_reset()

@@ -333,3 +333,33 @@ def test_every_config_is_valid_json_whatever_the_topics_hold():
     assert len(docs) == 2 + 10
     assert {d["stat_t"] for d in docs} >= {'say "hi"\\now/esp32-a1b2c3/readings'}
     assert all(d["o"] == {"name": "sensornode", "sw": ha.VERSION} for d in docs)
+
+
+def test_a_build_at_boot_sends_nothing_and_leaves_the_clears_to_the_next_connect(tmp_path):
+    path = str(tmp_path / "ha.txt")
+    before = described({"type": "sim", "name": "a"}, {"type": "sim", "name": "b"})
+    ha.announce(Broker(), device(), before, 10, "k1", path)
+    assert ha.announce(None, device(), before[:1], 10, "k2", path)  # at boot: b is gone
+    gone = b"homeassistant/sensor/esp32-a1b2c3_b/config"
+    assert (tmp_path / "ha.txt.clear").read_bytes() == gone + b"\n"
+    session = Session()
+    assert ha_record.replay(session, 0, "k2", path) is True
+    assert session.sent[-1] == (gone, b"", True, 1)  # cleared after the configs, at QoS 1
+    assert gone not in [t for t, m, _, _ in session.sent[:-1]]
+    assert not (tmp_path / "ha.txt.clear").exists()  # cleared once: the next replay has none
+    again = Session()
+    assert ha_record.replay(again, 0, "k2", path) is True
+    assert [t for t, m, _, _ in again.sent if m == b""] == []
+
+
+def test_clears_left_by_a_boot_wait_for_a_connect_that_gets_them_out(tmp_path):
+    path = str(tmp_path / "ha.txt")
+    specs = described({"type": "sim", "name": "a"}, {"type": "sim", "name": "b"})
+    ha.announce(None, device(), specs, 10, "k1", path)
+    ha.announce(None, device(), specs[1:], 10, "k2", path)  # a gone, no connect in between
+    ha.announce(None, device(), specs[:1], 10, "k3", path)  # b gone, a back
+    listed = (tmp_path / "ha.txt.clear").read_bytes().split()
+    assert listed == [b"homeassistant/sensor/esp32-a1b2c3_b/config"]
+    n = 1 + 10  # a's config and the diagnostics
+    assert ha_record.replay(Session(fail_at=n), 0, "k3", path) is False  # lost at the clear
+    assert (tmp_path / "ha.txt.clear").read_bytes().split() == listed

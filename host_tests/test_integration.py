@@ -237,6 +237,11 @@ def test_readings_arrive_gap_free_with_the_contract_fields_and_online_is_retaine
             timeout=15,
         )
         assert out.stdout.strip() == "1 online", out
+    # The first boot on new files checked them, kept the result and restarted once; both boots
+    # say the power-on that started the board.
+    assert board.soft_resets == 1
+    boots = [c for c in board.console if "reset cause:" in c]
+    assert len(boots) == 2 and all(c.endswith("reset cause: power-on") for c in boots), boots
     no_traceback(board)
 
 
@@ -284,6 +289,7 @@ def test_reboot_command_says_offline_then_online_and_the_board_comes_back_from_s
     assert seqs(after)[:3] == [1, 2, 3]
     assert beat.json()["reset_cause"] in ("soft reset", "hard reset")
     assert board.restarts == 1
+    assert board.soft_resets == 1  # the first boot's restart only: the files did not change
     no_traceback(board)
 
 

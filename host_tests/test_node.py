@@ -354,6 +354,22 @@ def test_a_reconnect_replays_discovery_from_its_record(node, clock, umqtt, monke
     assert second == first and len(first) == 1 + 10
 
 
+def test_configs_built_at_boot_are_only_replayed_at_the_connects(
+    node, clock, umqtt, monkeypatch, tmp_path
+):
+    from firmware import app, ha_record
+
+    monkeypatch.chdir(tmp_path)
+    cfg = dict(node.cfg, sensors=[s.spec for s in node.sensors.slots])
+    app._ha_record(FakeStats(), cfg, T)  # what build() does before _wire()
+    recorded = (tmp_path / ha_record.PATH).read_bytes()
+    builds, first, second = discovery_per_connect(node, clock, umqtt, monkeypatch, tmp_path)
+    assert builds == 0  # the connect found the boot's key: nothing built, the record replayed
+    assert len(first) == 1 + 10 and second == first
+    lines = b"".join(t.encode() + b"\n" + m + b"\n" for t, m, *_ in first)
+    assert lines == recorded.split(b"\n", 1)[1]
+
+
 def test_a_new_interval_builds_discovery_again(node, clock, umqtt, monkeypatch, tmp_path):
     def faster(n):
         n.interval_ms = 500  # set interval_s applies at once; expire_after depends on it
@@ -368,7 +384,8 @@ def test_the_record_key_holds_across_a_dict_order_and_follows_a_value(node):
     from firmware import ha_record
 
     def key(uid):
-        return ha_record.key(node, uid, [(s.spec, ["temperature"]) for s in node.sensors.slots])
+        sensors = [(s.spec, ["temperature"]) for s in node.sensors.slots]
+        return ha_record.key("homeassistant", uid, "esp32", "1.0", None, 10000, T, sensors)
 
     slot = node.sensors.slots[0]
     before = key("a1b2c3")
@@ -409,16 +426,66 @@ def test_due_in_does_not_spin_on_a_reconnect_that_waits_for_wifi(node, clock, um
     assert node.due_in(clock.now) > 0
 
 
-def test_config_module_is_dropped_after_boot_to_give_its_heap_back(tmp_path, monkeypatch):
+class BootFacts(FakeStats):
+    """What app.build() uses of the board before the node is wired."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reset_cause = "power on"
+
+    def device_id(self, configured):
+        return configured or "esp32-a1b2c3"
+
+    def station(self, hostname):
+        return None  # the station: _wire() takes it (replaced here)
+
+
+def test_a_boot_that_checked_the_config_restarts_once_and_runs_without_config_py(
+    tmp_path, monkeypatch, capsys
+):
     import sys
+
+    import machine
 
     from firmware import app
 
+    machine.reset_stub()
     monkeypatch.chdir(tmp_path)  # a board's root: validated.json is written there
-    app._load_config()
+    monkeypatch.setattr(app, "Board", lambda log: BootFacts())
+    monkeypatch.setattr(app, "_wire", lambda board, cfg, *rest: (board, cfg))
+    with pytest.raises(machine.Reset):
+        app.build()  # checks, keeps the result and the HA record, soft-resets
+    assert machine.state["soft_resets"] == 1
+    assert (tmp_path / "validated.json").exists() and (tmp_path / "ha.txt").exists()
+    restarted = BootFacts()
+    restarted.reset_cause = "soft reset"
+    monkeypatch.setattr(app, "Board", lambda log: restarted)
+    board, cfg = app.build()
+    assert cfg["interval_s"] > 0
+    assert board.reset_cause == "power on"  # the cause from before the restart
     assert "firmware.config" not in sys.modules
     assert "firmware.validated" not in sys.modules
-    assert (tmp_path / "validated.json").exists()
+    assert "firmware.ha" not in sys.modules
+    assert machine.state["soft_resets"] == 1
+    out = capsys.readouterr().out
+    assert out.count("reset cause: power on") == 2 and "reset cause: soft" not in out
+    assert out.count("restarting once") == 1
+
+
+def test_a_restarted_boot_that_must_check_again_does_not_restart_again(tmp_path, monkeypatch):
+    import machine
+
+    from firmware import app
+
+    machine.reset_stub()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(app, "Board", lambda log: BootFacts())
+    monkeypatch.setattr(app, "_wire", lambda board, cfg, *rest: (board, cfg))
+    with pytest.raises(machine.Reset):
+        app.build()
+    (tmp_path / "validated.json").unlink()  # e.g. unreadable after the restart
+    app.build()  # checks again, and runs on
+    assert machine.state["soft_resets"] == 1
 
 
 def test_commands_dropped_by_a_full_queue_are_counted_in_the_heartbeat(node, clock, umqtt):

@@ -46,7 +46,8 @@ def test_a_second_boot_on_the_same_files_says_and_returns_what_the_check_did(boa
     first, said_first = boot(check)
     again, said_again = boot(check)
     assert check.runs == 1
-    assert again == first
+    assert again[:3] == first[:3]
+    assert (first[3], again[3]) == (True, False)  # checked and kept, then taken as kept
     assert said_again == said_first
     assert any("interval_s = 0" in msg for _, msg in said_first)  # a problem, said both times
     assert first[0]["mqtt"]["host"] == "10.0.0.5"
@@ -70,8 +71,8 @@ def test_any_change_of_the_files_or_the_firmware_checks_again(board: Path, chang
     boot(check)
     change(board)
     found, _ = boot(check)
-    assert check.runs == 2
-    assert boot(check)[0] == found  # and the new result is kept
+    assert check.runs == 2 and found[3] is True
+    assert boot(check)[0][:3] == found[:3]  # and the new result is kept
     assert check.runs == 2
 
 
@@ -83,7 +84,9 @@ def test_files_that_cannot_be_kept_still_give_the_check_result(
 
     monkeypatch.setattr(validated.atomic, "write", full)
     check = Checks()
-    assert boot(check)[0][0]["mqtt"]["host"] == "10.0.0.5"
+    found = boot(check)[0]
+    assert found[0]["mqtt"]["host"] == "10.0.0.5"
+    assert found[3] is False  # not kept: a restart would only check again
     boot(check)
     assert check.runs == 2
 
@@ -97,3 +100,49 @@ def test_what_the_kept_result_says_again_names_no_secret(board: Path) -> None:
     assert any("(hidden)" in msg for _, msg in said)
     assert password not in json.dumps(kept["said"])
     assert password not in json.dumps(said)
+
+
+class Board:
+    """What validated.restart() and restarted() use of firmware/board.py's Board."""
+
+    def __init__(self, cause: str) -> None:
+        self.reset_cause = cause
+
+
+def test_a_restart_after_the_check_keeps_the_reset_cause_for_the_boot_after_it(
+    board: Path,
+) -> None:
+    import machine
+
+    machine.reset_stub()
+    said: list[tuple[str, str]] = []
+    with pytest.raises(machine.Reset):
+        validated.restart(Board("watchdog"), lambda tag, msg: said.append((tag, msg)))
+    assert machine.state["soft_resets"] == 1
+    assert said == [
+        ("boot", "configuration checked and kept; restarting once to run without the checks")
+    ]
+    after = Board("soft")
+    assert validated.restarted(after) is True
+    assert after.reset_cause == "watchdog"
+    assert validated.restarted(Board("soft")) is False  # the mark is taken once
+    assert not (board / validated.RESTARTED).exists()
+
+
+def test_no_restart_while_an_update_is_on_trial_or_the_cause_cannot_be_kept(
+    board: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import machine
+
+    machine.reset_stub()
+    (board / "ota").mkdir()
+    (board / "ota" / "state").write_text("trial 0 60 1.2.0")
+    validated.restart(Board("power on"), lambda tag, msg: None)  # returns: otaboot would roll back
+    (board / "ota" / "state").unlink()
+
+    def full(path, data):
+        raise OSError(28)  # ENOSPC
+
+    monkeypatch.setattr(validated.atomic, "write", full)
+    validated.restart(Board("power on"), lambda tag, msg: None)
+    assert machine.state["soft_resets"] == 0

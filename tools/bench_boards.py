@@ -14,6 +14,7 @@ import json
 import shutil
 import socket
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 from tools import compile as fwcompile
 from tools.flash import mpremote_path
 from tools.vboard import layout
-from tools.vboard.supervisor import LAUNCHER, MICROPYTHON, board_env, free_port
+from tools.vboard.supervisor import LAUNCHER, MICROPYTHON, SOFT_EXIT, board_env, free_port
 from tools.vboard.switches import Switches
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +31,9 @@ HARNESS = TOOLS / "bench_harness.py"
 BARE_LOOP = TOOLS / "bare_loop.py"
 I386 = Path("shared") / "micropython-i386" / "micropython"  # beside the repository
 BOARD = "esp32"  # umqtt.simple frozen, as on the ESP32; the Pico W's /lib copy is the same code
+# Soft resets run_board() starts the board again after: the firmware's one restart after a
+# configuration check, and one more (a check that could not keep its result runs on instead).
+SOFT_RESETS_FOLLOWED = 2
 QOS = 1  # sensornode's default (mqtt.qos); the bare loop publishes at the same QoS
 
 # "Every feature loaded": Home Assistant discovery, heartbeats, a median filter on the simulated
@@ -210,31 +214,40 @@ def pack_romfs(fs: Path, staging: Path) -> None:
 def run_board(
     runtime: Runtime, fs: Path, uid: str, heap: int | None = None, timeout: float = 120.0
 ) -> tuple[bool, str]:
-    """Runs a board's boot.py and main.py once through the launcher (stdin closed, so it ends at
-    the REPL); returns (finished in time, console output)."""
+    """Runs a board's boot.py and main.py through the launcher (stdin closed, so it ends at the
+    REPL), again after each soft reset, as a board does (the firmware restarts once after it
+    checked new configuration files); returns (finished in time, console output)."""
     control = fs.parent / f"{fs.name}-control.json"
     switches = Switches(control, layout.DEFAULT_AIR)
     # The setup portal's ports on 127.0.0.1, for the rows that bring it up (bench_extras.py).
     portal = (free_port(socket.SOCK_STREAM), free_port(socket.SOCK_DGRAM))
-    env = board_env(BOARD, uid, fs, layout.frozen_dir(BOARD), switches.path, portal=portal)
     cmd = [str(runtime.micropython)]
     if heap is not None:
         cmd += ["-X", f"heapsize={heap}"]
     cmd.append(str(LAUNCHER))
-    try:
-        done = subprocess.run(
-            cmd,
-            cwd=fs,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            timeout=timeout,
+    deadline = time.monotonic() + timeout
+    out = ""
+    for start in range(SOFT_RESETS_FOLLOWED + 1):
+        env = board_env(
+            BOARD, uid, fs, layout.frozen_dir(BOARD), switches.path, portal=portal, soft=start > 0
         )
-    except subprocess.TimeoutExpired as e:
-        out = e.output.decode(errors="replace") if isinstance(e.output, bytes) else ""
-        return False, out
-    return True, done.stdout.decode(errors="replace")
+        try:
+            done = subprocess.run(
+                cmd,
+                cwd=fs,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                timeout=max(deadline - time.monotonic(), 0.1),
+            )
+        except subprocess.TimeoutExpired as e:
+            late = e.output.decode(errors="replace") if isinstance(e.output, bytes) else ""
+            return False, out + late
+        out += done.stdout.decode(errors="replace")
+        if done.returncode != SOFT_EXIT:
+            break
+    return True, out
 
 
 # Boots the firmware as far as its configuration (boot.py runs before it, as on every boot).

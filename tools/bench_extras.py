@@ -124,9 +124,9 @@ EXTRAS: list[Extra] = [
     Extra("setup portal up, 4 connections mid-request", code=_PORTAL_UP + _PAGE_VIEW + _SLOTS),
     Extra("setup portal after it went down", code=_PORTAL_UP + _PAGE_VIEW + _PORTAL_DOWN),
     Extra("an update downloading (15 KB into a 30 KB file)", code=_UPDATE),
-    # Home Assistant discovery: the idle node has announced (its first connect built the configs
-    # and wrote the record, ha.txt) and dropped the modules. Off: what the announcement leaves
-    # resident, as a negative figure (0: nothing).
+    # Home Assistant discovery: the idle node has announced (its boot built the configs into the
+    # record, ha.txt, which its first connect replayed) and dropped the modules. Off: what the
+    # announcement leaves resident, as a negative figure (0: nothing).
     Extra("HA discovery off (minus what discovery keeps)", config={"ha_discovery": False}),
     # A reconnect: the record's module and one config, a line at a time, as ha_record.replay()
     # reads it.
@@ -136,8 +136,8 @@ EXTRAS: list[Extra] = [
         "_f = open(ha_record.PATH, 'rb')\n"
         "_l = [_f.readline() for _ in range(3)]",
     ),
-    # Built (a first boot, new inputs): the module, the device block and one config text, built
-    # and sent one at a time.
+    # Built at a connect, as when the boot had not the heap for it: the module, the device block
+    # and one config text, built and sent one at a time.
     Extra(
         "HA discovery built (module + one config text)",
         code=_HA_DEVICE + "_t = next(ha.reading_configs(_d, _s, 1))[1].encode()",

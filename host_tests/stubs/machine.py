@@ -11,7 +11,9 @@ state = {}
 
 def reset_stub():
     state.clear()
-    state.update(uid=b"\xde\xad\xbe\xef\xa1\xb2", cause=PWRON_RESET, resets=0, wdt=None)
+    state.update(
+        uid=b"\xde\xad\xbe\xef\xa1\xb2", cause=PWRON_RESET, resets=0, soft_resets=0, wdt=None
+    )
     ADC.level.clear()
     ADC.fault.clear()
     I2C.devices.clear()
@@ -28,6 +30,11 @@ def unique_id():
 
 def reset():
     state["resets"] += 1
+    raise Reset()
+
+
+def soft_reset():
+    state["soft_resets"] += 1
     raise Reset()
 
 
