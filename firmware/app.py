@@ -72,7 +72,7 @@ def build():
     from firmware.session import Topics
 
     device = board.device_id(cfg["device_id"])
-    topics = Topics(cfg["base_topic"], device)
+    topics = Topics(cfg["base_topic"], device, secrets["ota_key"] is not None)
     log("boot", "device %s, topics %s/%s/..." % (device, cfg["base_topic"], device))
     sta = board.station(cfg["hostname"] or device)
     if cfg["ha_discovery"]:

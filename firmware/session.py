@@ -21,9 +21,12 @@ _PROVEN_MS = const(30000)
 # The MQTT topic contract (docs/topics.md), built once at boot so the loop never formats a topic.
 # Topics are bytes, as umqtt hands them back and as they go on the wire: nothing is encoded per
 # publish. device stays text, for the console and JSON. The session owns them (everything else
-# reaches them as session.topics): a module of their own cost the board ~200 bytes for good.
+# reaches them as session.topics): a module of their own cost the board its module object, its
+# globals and two names for good.
 class Topics:
-    def __init__(self, base, device):
+    def __init__(self, base, device, updates):
+        # updates: an ota_key is set. Without one the update topics are never used, and a node
+        # does not keep them for good (None).
         prefix = (base + "/" + device + "/").encode()
         self.device = device
         self.status = prefix + b"status"
@@ -31,8 +34,8 @@ class Topics:
         self.heartbeat = prefix + b"heartbeat"
         self.cmd = prefix + b"cmd"
         self.event = prefix + b"event"
-        self.ota = prefix + b"ota"  # an update's pieces, from the host
-        self.ota_want = prefix + b"ota/want"  # which piece the node asks for next
+        self.ota = prefix + b"ota" if updates else None  # an update's pieces, from the host
+        self.ota_want = prefix + b"ota/want" if updates else None  # the piece the node asks for
 
 
 class Session:

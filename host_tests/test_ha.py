@@ -11,7 +11,7 @@ from firmware import ha, ha_record
 from firmware.sensor_setup import keys_for
 from firmware.session import Topics
 
-T = Topics("sensornode", "esp32-a1b2c3")
+T = Topics("sensornode", "esp32-a1b2c3", False)
 UID = "a1b2c3d4e5f6"
 MAC = "02:a1:b2:c3:d4:e6"
 
@@ -286,7 +286,7 @@ def test_a_renamed_device_clears_the_old_names_configs(tmp_path):
     path = str(tmp_path / "ha.txt")
     specs = described({"type": "sim", "name": "a"})
     ha.announce(Broker(), device(), specs, 10, "k1", path)
-    renamed = ha.Device(Topics("sensornode", "kitchen"), "homeassistant", UID, "esp32", MAC)
+    renamed = ha.Device(Topics("sensornode", "kitchen", False), "homeassistant", UID, "esp32", MAC)
     broker = Broker()
     ha.announce(broker, renamed, specs, 10, "k1", path)
     assert b"homeassistant/sensor/esp32-a1b2c3_a/config" in [t for t, m in broker.sent if m == b""]
@@ -325,7 +325,7 @@ def test_a_degree_sign_reaches_the_wire_intact_on_every_umqtt_version(
 
 
 def test_every_config_is_valid_json_whatever_the_topics_hold():
-    odd = ha.Device(Topics('say "hi"\\now', "esp32-a1b2c3"), "home", UID, "esp32", MAC)
+    odd = ha.Device(Topics('say "hi"\\now', "esp32-a1b2c3", False), "home", UID, "esp32", MAC)
     specs = described({"type": "dht22", "name": "room", "pin": 4})
     texts = [text for _, text in ha.reading_configs(odd, specs, 10)]
     texts += [text for _, text in ha.diagnostic_configs(odd)]

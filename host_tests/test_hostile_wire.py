@@ -24,7 +24,7 @@ from host_tests.hostile_broker import publish_packet, varint
 from host_tests.test_umqtt_versions import Recorder, load_umqtt, packets
 from tools.vboard.layout import UMQTT_VERSIONS
 
-T = Topics("sensornode", "esp32-a1b2c3")
+T = Topics("sensornode", "esp32-a1b2c3", True)  # with the update topics
 CMD = b"sensornode/esp32-a1b2c3/cmd"
 TIMEOUT_S = 2
 

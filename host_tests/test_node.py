@@ -15,7 +15,7 @@ from firmware.sensors import Slot
 from firmware.session import Session, Topics
 from firmware.transport import Transport
 
-T = Topics("sensornode", "esp32-a1b2c3")
+T = Topics("sensornode", "esp32-a1b2c3", True)  # with the update topics
 
 
 class FakeWifi:

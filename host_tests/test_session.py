@@ -10,7 +10,7 @@ from firmware.session import Session, Topics
 from firmware.transport import Transport, WatchedSocket
 from host_tests.conftest import Clock
 
-T = Topics("sensornode", "esp32-a1b2c3")
+T = Topics("sensornode", "esp32-a1b2c3", True)  # with the update topics
 STATUS = "sensornode/esp32-a1b2c3/status"
 
 
