@@ -109,6 +109,7 @@ def _apply(node, key, value, now):
     if key == "interval_s":
         node.interval_ms = int(value * 1000)
         node.next_reading = node.clock.ticks_add(now, node.interval_ms)
+        node.ha_key = None  # HA's configs say the interval: the next connect works the key out
     elif key == "heartbeat_s":
         node.heartbeat_ms = int(value * 1000)
         node.next_heartbeat = node.clock.ticks_add(now, node.heartbeat_ms)

@@ -245,7 +245,7 @@ def _clear_later(stale, sent, path):
 
 def announce(publish, device, sensors, interval_s, k, path=PATH):
     # publish(topic bytes, payload bytes, qos) -> bool (False: the link is gone, stop), or None
-    # at boot (app.py), which only writes the record. Sends every config, clears the retained
+    # at boot (wiring.py), which only writes the record. Sends every config, clears the retained
     # configs of keys no longer configured (at boot: lists them for the next connect), and writes
     # the record the connects replay while key k holds (ha_record.py). Returns False when the
     # link failed on the way: the old record stays, and the next connect builds again.

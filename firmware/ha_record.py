@@ -4,7 +4,7 @@
 # node's largest heap peak, and ha.py's names stay out of the qstr pools of a board that booted
 # on these files before.
 # ha.py builds the configs and writes a new record when the key differs (a new configuration,
-# firmware, board, interval_s, or no record yet): at boot (app.py), before the node's code has
+# firmware, board, interval_s, or no record yet): at boot (wiring.py), before the node's code has
 # loaded; at a connect only when the boot could not (no heap for it), and then sends them too.
 #
 # The record: its key on the first line, then each config as two lines, topic and payload
@@ -115,7 +115,10 @@ def came_online(node, now):
     # The announcement at a connect from the record. None when it was replayed (or the link
     # failed on the way: the next connect tries again); else (uid, key, sensors described), what
     # ha.came_online() needs to build the configs and write the next record, once this module
-    # has left.
+    # has left. The key the boot found (node.ha_key) is taken as it is: nothing it is made of
+    # changes while the node runs, but the interval (commands.py forgets the key then).
+    if node.ha_key is not None and replay(node.session, now, node.ha_key) is not None:
+        return None
     uid = node.stats.uid()
     keys = node.sensors.keys  # each sensor kept, with the keys it fills, as the set has them
     sensors = [(s.spec, keys[s.start : s.start + s.n]) for s in node.sensors.slots]

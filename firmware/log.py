@@ -25,7 +25,7 @@ def end_line():
 
 def reading_echo(encoder):
     # The console line per reading (config console_readings). The encoder was made with
-    # b"reading: " as its head (firmware/app.py): a reading sent is the start of its buffer,
+    # b"reading: " as its head (firmware/wiring.py): a reading sent is the start of its buffer,
     # head, message and newline, and goes out in one write, building no string or view.
     # sys.stdout.write is looked up once, here: a lookup per line would allocate a bound method.
     write = sys.stdout.write

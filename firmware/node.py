@@ -64,6 +64,7 @@ class Node:
         self.heartbeat_ms = int(cfg["heartbeat_s"] * 1000)
         self.discovery = cfg["ha_discovery"]
         self.ha_prefix = cfg["ha_prefix"]
+        self.ha_key = None  # the HA record's key as the boot found it (wiring.py), or None
         now = clock.ticks_ms()
         self.boot = now
         self.next_reading = now
@@ -134,6 +135,7 @@ class Node:
                 from firmware import ha
 
                 ha.came_online(self, now, build[0], build[1], build[2])
+                self.ha_key = build[1]  # what the next connects replay
         except MemoryError:
             self.log("ha", "not enough heap to announce; trying again at the next connect")
         drop("ha_record", "ha", "atomic", "version")

@@ -63,7 +63,7 @@ def make_filter(spec):
 def described(specs, log=None):
     # (spec, its JSON keys) for each sensor the set keeps: one with a key that a sensor before it
     # took is skipped (and said, given log). Home Assistant's configs are built from this at boot
-    # (app.py), before the set exists.
+    # (wiring.py), before the set exists.
     kept = []
     seen = []
     for spec in specs:

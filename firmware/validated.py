@@ -127,3 +127,29 @@ def restart(board, log):
         return
     log("boot", "configuration checked and kept; restarting once to run without the checks")
     machine.soft_reset()
+
+
+def _checked(say):
+    # config.py's checks, loaded only when there is no result for these files, and dropped
+    # before the result is written and read back.
+    from firmware import config
+
+    found = config.load(say)
+    del config
+    from firmware.unload import drop
+
+    drop("config")
+    return found
+
+
+def boot(board, log):
+    # The boot's first line and its configuration: (config, secrets, problems, restart).
+    # restart: this boot checked, so it starts over once what is built from the configuration
+    # (the HA record, wiring.py) is kept too (restart()); never twice in a row.
+    again = restarted(board)
+    log(
+        "boot",
+        "sensornode %s on %s, reset cause: %s" % (board.version, board.name, board.reset_cause),
+    )
+    cfg, secrets, problems, checked = load(log, _checked)
+    return cfg, secrets, problems, checked and not again

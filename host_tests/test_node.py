@@ -3,7 +3,7 @@
 import json
 import os
 import tempfile
-from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from conftest import validated_sensors
@@ -357,11 +357,11 @@ def test_a_reconnect_replays_discovery_from_its_record(node, clock, umqtt, monke
 def test_configs_built_at_boot_are_only_replayed_at_the_connects(
     node, clock, umqtt, monkeypatch, tmp_path
 ):
-    from firmware import app, ha_record
+    from firmware import ha_record, wiring
 
     monkeypatch.chdir(tmp_path)
     cfg = dict(node.cfg, sensors=[s.spec for s in node.sensors.slots])
-    app._ha_record(FakeStats(), cfg, T)  # what build() does before _wire()
+    wiring._ha_record(FakeStats(), cfg, T)  # what build() does before _wire()
     recorded = (tmp_path / ha_record.PATH).read_bytes()
     builds, first, second = discovery_per_connect(node, clock, umqtt, monkeypatch, tmp_path)
     assert builds == 0  # the connect found the boot's key: nothing built, the record replayed
@@ -372,8 +372,13 @@ def test_configs_built_at_boot_are_only_replayed_at_the_connects(
 
 def test_a_new_interval_builds_discovery_again(node, clock, umqtt, monkeypatch, tmp_path):
     def faster(n):
-        n.interval_ms = 500  # set interval_s applies at once; expire_after depends on it
+        # The interval applies at once, and expire_after depends on it.
+        from firmware import commands
 
+        commands.run(n, b'{"cmd": "interval", "value": 0.5}', clock.now)
+        assert n.interval_ms == 500
+
+    node.ha_key = "as the boot found it"  # forgotten with the new interval
     builds, _, second = discovery_per_connect(node, clock, umqtt, monkeypatch, tmp_path, faster)
     assert builds == 2 and len(second) == 1 + 10
 
@@ -427,7 +432,7 @@ def test_due_in_does_not_spin_on_a_reconnect_that_waits_for_wifi(node, clock, um
 
 
 class BootFacts(FakeStats):
-    """What app.build() uses of the board before the node is wired."""
+    """What the boot uses of the board before the node is wired."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -440,6 +445,16 @@ class BootFacts(FakeStats):
         return None  # the station: _wire() takes it (replaced here)
 
 
+def boot(board, monkeypatch):
+    # The boot as app.start() runs it, up to the node's wiring (replaced: (board, cfg)).
+    from firmware import validated, wiring
+
+    wired = lambda board, cfg, *rest: (board, SimpleNamespace(cfg=cfg), None)  # noqa: E731
+    monkeypatch.setattr(wiring, "_wire", wired)
+    board, node, _ = wiring.build(board, *validated.boot(board, print))
+    return board, node.cfg
+
+
 def test_a_boot_that_checked_the_config_restarts_once_and_runs_without_config_py(
     tmp_path, monkeypatch, capsys
 ):
@@ -447,24 +462,18 @@ def test_a_boot_that_checked_the_config_restarts_once_and_runs_without_config_py
 
     import machine
 
-    from firmware import app
-
     machine.reset_stub()
     monkeypatch.chdir(tmp_path)  # a board's root: validated.json is written there
-    monkeypatch.setattr(app, "Board", lambda log: BootFacts())
-    monkeypatch.setattr(app, "_wire", lambda board, cfg, *rest: (board, cfg))
     with pytest.raises(machine.Reset):
-        app.build()  # checks, keeps the result and the HA record, soft-resets
+        boot(BootFacts(), monkeypatch)  # checks, keeps the result and the HA record, soft-resets
     assert machine.state["soft_resets"] == 1
     assert (tmp_path / "validated.json").exists() and (tmp_path / "ha.txt").exists()
     restarted = BootFacts()
     restarted.reset_cause = "soft reset"
-    monkeypatch.setattr(app, "Board", lambda log: restarted)
-    board, cfg = app.build()
+    board, cfg = boot(restarted, monkeypatch)
     assert cfg["interval_s"] > 0
     assert board.reset_cause == "power on"  # the cause from before the restart
     assert "firmware.config" not in sys.modules
-    assert "firmware.validated" not in sys.modules
     assert "firmware.ha" not in sys.modules
     assert machine.state["soft_resets"] == 1
     out = capsys.readouterr().out
@@ -475,16 +484,12 @@ def test_a_boot_that_checked_the_config_restarts_once_and_runs_without_config_py
 def test_a_restarted_boot_that_must_check_again_does_not_restart_again(tmp_path, monkeypatch):
     import machine
 
-    from firmware import app
-
     machine.reset_stub()
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(app, "Board", lambda log: BootFacts())
-    monkeypatch.setattr(app, "_wire", lambda board, cfg, *rest: (board, cfg))
     with pytest.raises(machine.Reset):
-        app.build()
+        boot(BootFacts(), monkeypatch)
     (tmp_path / "validated.json").unlink()  # e.g. unreadable after the restart
-    app.build()  # checks again, and runs on
+    boot(BootFacts(), monkeypatch)  # checks again, and runs on
     assert machine.state["soft_resets"] == 1
 
 
@@ -499,22 +504,25 @@ def test_commands_dropped_by_a_full_queue_are_counted_in_the_heartbeat(node, clo
     assert sent(umqtt, "heartbeat")[-1]["errors"] == 2
 
 
-APP = Path(__file__).resolve().parent.parent / "firmware" / "app.py"
+def test_start_leaves_no_boot_module_on_the_heap_once_the_node_is_built(tmp_path, monkeypatch):
+    import sys
 
+    import machine
 
-def test_start_forgets_the_boot_only_code_once_the_node_is_built():
-    import importlib.util
+    import firmware.board
+    from firmware import app, wiring
 
-    # A copy of app.py of its own: the forgetting must not reach the module other tests use.
-    spec = importlib.util.spec_from_file_location("app_copy", APP)
-    assert spec is not None and spec.loader is not None
-    app = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(app)
-    parts = ("board", "node", None)
-    app.build = lambda: parts
-    assert app.start() == parts
-    for name in app._BOOT_ONLY:
-        assert not hasattr(app, name), name
+    machine.reset_stub()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "validated.json").write_text("{}")  # unreadable: checked, not restarted twice
+    (tmp_path / "restarted").write_text("power on")
+    monkeypatch.setattr(firmware.board, "Board", lambda log: BootFacts())
+    node = SimpleNamespace()
+    monkeypatch.setattr(wiring, "_wire", lambda board, cfg, *rest: ("board", node, None))
+    assert app.start() == ("board", node, None)
+    assert node.ha_key is not None  # the HA record's key, as the boot built it
+    boot_modules = ("wiring", "validated", "config", "atomic", "ha", "ha_record", "sensor_setup")
+    assert [m for m in boot_modules if "firmware." + m in sys.modules] == []
     assert callable(app.loop) and callable(app.run)  # what the loop needs stays
 
 

@@ -251,7 +251,7 @@ def run_board(
 
 
 # Boots the firmware as far as its configuration (boot.py runs before it, as on every boot).
-_FIRST_BOOT = "import firmware.app\n\nfirmware.app.build()\n"
+_FIRST_BOOT = "import firmware.app\n\nfirmware.app.start()\n"
 
 
 def boot_once(runtime: Runtime, fs: Path, uid: str) -> None:

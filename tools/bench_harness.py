@@ -4,7 +4,7 @@
 # ruff: noqa: UP031
 # The benchmark's measuring side, MicroPython code run on the virtual board (host-only, never
 # flashed). tools/bench.py writes a short main.py that boots the program under test exactly as
-# the board would (sensornode: firmware.app.build(), then node.step() until it is connected;
+# the board would (sensornode: firmware.app.start(), then node.step() until it is connected;
 # the bare loop: join, connect, one reading), takes gc.mem_alloc() after gc.collect() (the
 # resident heap) and only then imports this module, so its own code is not in that figure.
 #
