@@ -57,21 +57,34 @@ class SensorSet:
         dues = self.due
         any_due = False
         for slot in self.slots:
-            if slot.driver is None and clock.ticks_diff(now_ms, slot.tried_at) >= RETRY_MS:
+            driver = slot.driver
+            if driver is None and clock.ticks_diff(now_ms, slot.tried_at) >= RETRY_MS:
                 # A sensor that could not start: its setup code is loaded only for the retry.
                 from firmware import sensor_setup
 
                 sensor_setup.start(self, slot, now_ms, False)
                 drop("sensor_setup")
-            got = self._read(slot)
+                driver = slot.driver
             start = slot.start
+            n = slot.n
+            got = None
+            if driver is not None:
+                try:
+                    got = driver.read()
+                    if len(got) != n:
+                        raise ValueError("driver gave %d values for %d keys" % (len(got), n))
+                except Exception as e:
+                    got = self._read(slot, e)
+                else:
+                    if slot.state != _OK:
+                        self._read(slot, None)
             if got is None:
-                for i in range(slot.n):
+                for i in range(n):
                     values[start + i] = None
             else:
                 buf = slot.buf
                 filters = slot.filters
-                for i in range(slot.n):
+                for i in range(n):
                     v = got[i]
                     if filters is not None:
                         v = filters[i].update(v)
@@ -79,22 +92,17 @@ class SensorSet:
                     values[start + i] = v
                 got = buf
             due = slot.gate.due(got, now_ms, clock.ticks_diff)
-            for i in range(slot.n):
+            for i in range(n):
                 dues[start + i] = due
             if due:
                 any_due = True
         return any_due
 
-    def _read(self, slot):
-        # The driver's values, or None after counting and (on a change of state) logging a fault.
-        driver = slot.driver
-        if driver is None:
-            return None
-        try:
-            got = driver.read()
-            if len(got) != slot.n:
-                raise ValueError("driver gave %d values for %d keys" % (len(got), slot.n))
-        except Exception as e:
+    def _read(self, slot, e):
+        # What a read means for the slot when it changes its state: e is the exception that
+        # failed it (counted; said on the console when the sensor starts failing), or None for a
+        # good read (the first, or the first after a failure, said on the console).
+        if e is not None:
             self.errors += 1
             if slot.state != _FAILING:
                 self.log("sensor", "%s read failed: %s; reporting null" % (slot.name, why(e)))
@@ -107,7 +115,6 @@ class SensorSet:
                 for f in slot.filters:
                     f.reset()
         slot.state = _OK
-        return got
 
 
 class ChangeGate:
@@ -125,10 +132,25 @@ class ChangeGate:
 
     def due(self, values, now_ms, ticks_diff):
         # values: a sequence of numbers, or None when the sensor failed. Records it when due.
-        if self.delta is None:
+        delta = self.delta
+        if delta is None:
             return True  # every reading is reported: nothing is compared, nothing to record
-        if not self._changed(values, now_ms, ticks_diff):
-            return False
+        if self._reported and (values is None) == self._failing:
+            # Reported before, in the same state: due past max_silence_ms (a negative diff means
+            # more than half the tick period went by, over 6 days on a board) or once a value
+            # moved by delta or more.
+            elapsed = ticks_diff(now_ms, self._at)
+            if 0 <= elapsed < self.max_silence_ms:
+                last = self._last
+                if values is None or last is None:
+                    return False  # still failing (a report of values always fills last)
+                if len(values) == len(last):
+                    for i in range(len(last)):
+                        d = values[i] - last[i]
+                        if d >= delta or -d >= delta:
+                            break
+                    else:
+                        return False
         self._reported = True
         self._at = now_ms
         if values is None:
@@ -142,24 +164,3 @@ class ChangeGate:
         for i in range(n):
             last[i] = values[i]
         return True
-
-    def _changed(self, values, now_ms, ticks_diff):
-        delta = self.delta
-        if not self._reported:
-            return True
-        if (values is None) != self._failing:
-            return True
-        elapsed = ticks_diff(now_ms, self._at)
-        # A negative diff means more than half the tick period went by (over 6 days on a board).
-        if elapsed < 0 or elapsed >= self.max_silence_ms:
-            return True
-        last = self._last
-        if values is None or last is None:
-            return False  # still failing (a report of values always fills last)
-        if len(values) != len(last):
-            return True
-        for i in range(len(last)):
-            d = values[i] - last[i]
-            if d >= delta or -d >= delta:
-                return True
-        return False
