@@ -215,7 +215,7 @@ def test_report_prints_both_runtimes_with_targets_and_extras() -> None:
     assert "on top of the idle node: outbox full" in text
     assert "n/a: no ssl" in text
     assert "module firmware.app" in text
-    first = "on a first boot (new files: config.py's checks run)"
+    first = "on a first boot (new files: checked, then restarted)"
     assert any(first in line and "34,720" in line for line in text.splitlines())
 
 

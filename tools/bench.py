@@ -110,7 +110,8 @@ def in_process_figures(
             "mpy": measure.in_process(rt, kind, workdir, addr, 100, "mpy"),
             "romfs": measure.in_process(rt, kind, workdir, addr, 100, "romfs"),
         }
-    # sensornode's first boot on new files checks them with config.py (firmware/validated.py)
+    # sensornode's first boot on new files checks them with config.py (firmware/validated.py),
+    # builds the HA record and restarts once: the figure is the node after that restart
     got["sensornode"]["mpy_first"] = measure.in_process(
         rt, "sensornode", workdir, addr, 100, "mpy", first_boot=True
     )

@@ -240,8 +240,9 @@ def _extra(rt: Runtime, fs: Path, broker: tuple[str, int], row: Extra) -> dict[s
 
 # What the firmware keeps for its next boots: removed before each try of the smallest heap, so
 # every try is a first boot on files as flashed (config.py's checks run, the HA configs are
-# built), the heaviest boot, which a board must survive after each provision, `set` or update.
-KEPT_BETWEEN_BOOTS = ("validated.json", "restarted", "ha.txt", "ha.txt.tmp")
+# built, then the board restarts once), which a board must survive after each provision, `set`
+# or update.
+KEPT_BETWEEN_BOOTS = ("validated.json", "restarted", "ha.txt", "ha.txt.tmp", "ha.txt.clear")
 
 
 def endurance_ok(

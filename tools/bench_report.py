@@ -84,7 +84,7 @@ def table(res: dict[str, Any], markdown: bool = False) -> str:
     row("resident heap, .mpy, net of the board", key, sn[key], bare[key])
     first = d.get("net_resident_heap_bytes_first_boot")
     if first is not None:
-        row("  on a first boot (new files: config.py's checks run)", None, first, None, False)
+        row("  on a first boot (new files: checked, then restarted)", None, first, None, False)
     row("  the virtual board's share", None, d["board_share_bytes"], bd["board_share_bytes"])
     row(
         "  from source, net",
