@@ -161,20 +161,19 @@ class WatchedSocket:
                 break
             shift += 7
         kind = op & 0xF0
-        if kind == _PUBLISH:
-            if op & 6 == 6 or op & 6 == 4 or size > IN_MAX:
-                from firmware.skipmsg import skip
-                from firmware.unload import drop
-
-                try:
-                    skip(self, op, size)  # rare: its code is loaded for it and dropped after
-                finally:
-                    drop("skipmsg")  # also when the link failed while reading past it
-                return None
+        if kind == _PUBLISH and not op & 4 and size <= IN_MAX:  # QoS 0 or 1, not too large
             self.retained = op & 1 == 1
-        elif kind != _PINGRESP and op != self.awaiting:
-            # umqtt would return this op without reading the rest, and lose its place
-            self._drain(size)
+        elif kind == _PUBLISH or kind != _PINGRESP and op != self.awaiting:
+            # A PUBLISH the node does not take, or a packet umqtt would return without reading
+            # the rest (and lose its place): read past here. Rare: skipmsg.py is loaded for it
+            # and dropped after, also when the link failed while reading past it.
+            from firmware.skipmsg import skip
+            from firmware.unload import drop
+
+            try:
+                skip(self, op, size)
+            finally:
+                drop("skipmsg")
             return None
         self.ahead = ahead
         self.left = len(ahead) + size
@@ -211,18 +210,6 @@ class WatchedSocket:
             if got is not None:
                 return got
         raise OSError(_ETIMEDOUT)
-
-    def _drain(self, n):
-        # Reads n bytes past umqtt, into the write buffer (empty: every read flushes it first).
-        while n > 0:
-            self._timeout(0)
-            got = self.sock.readinto(self.out, min(n, _OUT_MAX))
-            if got is None:
-                got = len(self._wait() or b"")
-            if not got:
-                raise OSError(-1)
-            self.rx = True
-            n -= got
 
     def write(self, buf, n=-1):
         if type(buf) is str:  # umqtt writes topics as they were given: gather them too
