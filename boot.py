@@ -1,6 +1,7 @@
 # Safe mode: a bad build must never lock out the REPL. Ctrl-C in this window, or the board's
 # button (ESP32: BOOT/GPIO0, Pico W: BOOTSEL) pressed during it, skips main.py. Pressed during it,
 # not held at reset: either chip starts its own ROM bootloader when the button is down at reset.
+import os
 import time
 
 
@@ -28,8 +29,6 @@ def _finish_update():
 
 
 try:
-    import os
-
     os.stat("ota")  # otaboot.DIR: without it no update was ever offered and none is to finish
     _has_updates = True
 except OSError:
@@ -41,6 +40,13 @@ UPDATE_CHECKED = True
 SAFE_MODE = False
 WINDOW_MS = 1500
 _LOOK_MS = 20  # how often the button is looked at during the window
+try:
+    # The firmware's own restart after it checked new files (firmware/validated.py): main.py
+    # ran a moment ago, and a window now would only hold the first reading back.
+    os.stat("restarted")
+    WINDOW_MS = 0
+except OSError:
+    pass
 
 
 def _button_held():
@@ -62,7 +68,8 @@ def _button_held():
 
 try:
     # The prompt is inside the try: a Ctrl-C that lands right after it must still count.
-    print("boot: Ctrl-C within %.1f s for safe mode (main.py skipped)" % (WINDOW_MS / 1000))
+    if WINDOW_MS:
+        print("boot: Ctrl-C within %.1f s for safe mode (main.py skipped)" % (WINDOW_MS / 1000))
     for _ in range(WINDOW_MS // _LOOK_MS):
         if _button_held():
             SAFE_MODE = True

@@ -242,6 +242,8 @@ def test_readings_arrive_gap_free_with_the_contract_fields_and_online_is_retaine
     assert board.soft_resets == 1
     boots = [c for c in board.console if "reset cause:" in c]
     assert len(boots) == 2 and all(c.endswith("reset cause: power-on") for c in boots), boots
+    windows = [c for c in board.console if c.startswith("boot: Ctrl-C within")]
+    assert len(windows) == 1  # the restart skips boot.py's safe-mode window
     no_traceback(board)
 
 
