@@ -52,7 +52,9 @@ def _ha_record(board, cfg, topics):
             device = ha.Device(topics, cfg["ha_prefix"], uid, board.name, mac)
             ha.announce(None, device, sensors, interval_ms / 1000, k)
     except MemoryError:
-        log("ha", "not enough heap to build the announcement at boot; the first connect will")
+        # On the boot that checked new files the checks' names hold heap; the boot after the
+        # restart tries again, and without a restart the first connect does.
+        log("ha", "not enough heap to build the announcement now; the next boot or connect will")
         k = None
     drop("ha_record", "ha", "sensor_setup", "atomic", "version")
     return k

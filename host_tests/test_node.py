@@ -370,6 +370,27 @@ def test_configs_built_at_boot_are_only_replayed_at_the_connects(
     assert lines == recorded.split(b"\n", 1)[1]
 
 
+def test_a_boot_without_the_heap_for_the_configs_leaves_them_to_the_next_boot_or_connect(
+    node, monkeypatch, tmp_path, capsys
+):
+    import sys
+
+    from firmware import ha, wiring
+
+    def no_heap(*args):
+        raise MemoryError("memory allocation failed, allocating 640 bytes")
+
+    monkeypatch.setattr(ha, "announce", no_heap)
+    monkeypatch.setattr("firmware.unload.drop", lambda *names: None)  # so ha.py stays patched
+    monkeypatch.chdir(tmp_path)
+    cfg = dict(node.cfg, sensors=[s.spec for s in node.sensors.slots])
+    assert wiring._ha_record(FakeStats(), cfg, T) is None  # no key: the connect works it out
+    out = capsys.readouterr().out
+    assert "ha: not enough heap to build the announcement now; the next boot or connect will" in out
+    assert not (tmp_path / "ha.txt").exists()
+    sys.modules.pop("firmware.ha", None)
+
+
 def test_a_new_interval_builds_discovery_again(node, clock, umqtt, monkeypatch, tmp_path):
     def faster(n):
         # The interval applies at once, and expire_after depends on it.
