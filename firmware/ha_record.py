@@ -117,22 +117,24 @@ def came_online(node, now):
     # ha.came_online() needs to build the configs and write the next record, once this module
     # has left. The key the boot found (node.ha_key) is taken as it is: nothing it is made of
     # changes while the node runs, but the interval (commands.py forgets the key then).
-    if node.ha_key is not None and replay(node.session, now, node.ha_key) is not None:
+    k = node.ha_key
+    if k is not None and replay(node.session, now, k) is not None:
         return None
     uid = node.stats.uid()
     keys = node.sensors.keys  # each sensor kept, with the keys it fills, as the set has them
     sensors = [(s.spec, keys[s.start : s.start + s.n]) for s in node.sensors.slots]
-    st = node.stats
-    k = key(
-        node.ha_prefix,
-        uid,
-        st.name,
-        st.version,
-        st.mac(),
-        node.interval_ms,
-        node.topics,
-        sensors,
-    )
-    if replay(node.session, now, k) is not None:
-        return None
+    if k is None:  # no key from the boot, or the interval changed since
+        st = node.stats
+        k = key(
+            node.ha_prefix,
+            uid,
+            st.name,
+            st.version,
+            st.mac(),
+            node.interval_ms,
+            node.topics,
+            sensors,
+        )
+        if replay(node.session, now, k) is not None:
+            return None
     return uid, k, sensors

@@ -74,10 +74,10 @@ class SensorSet:
                     if len(got) != n:
                         raise ValueError("driver gave %d values for %d keys" % (len(got), n))
                 except Exception as e:
-                    got = self._read(slot, e)
+                    got = self._settle(slot, e)
                 else:
                     if slot.state != _OK:
-                        self._read(slot, None)
+                        self._settle(slot, None)
             if got is None:
                 for i in range(n):
                     values[start + i] = None
@@ -98,8 +98,8 @@ class SensorSet:
                 any_due = True
         return any_due
 
-    def _read(self, slot, e):
-        # What a read means for the slot when it changes its state: e is the exception that
+    def _settle(self, slot, e):
+        # What a read means for the slot's state when it changes it: e is the exception that
         # failed it (counted; said on the console when the sensor starts failing), or None for a
         # good read (the first, or the first after a failure, said on the console).
         if e is not None:

@@ -87,7 +87,7 @@ def load(log, check):
         atomic.write(PATH, json.dumps(doc).encode())
     except OSError:
         pass  # a full or failing flash: the next boot checks again
-    doc = None
+    doc = None  # its text and dicts are garbage before the file is read back
     return cfg, secrets, problems, _kept(k) is not None
 
 

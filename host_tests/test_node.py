@@ -391,6 +391,22 @@ def test_a_boot_without_the_heap_for_the_configs_leaves_them_to_the_next_boot_or
     sys.modules.pop("firmware.ha", None)
 
 
+def test_a_connect_without_the_boots_record_builds_it_under_the_boots_key(
+    node, clock, monkeypatch, tmp_path
+):
+    import firmware.node
+    from firmware import ha
+
+    keys = []
+    monkeypatch.setattr(ha, "came_online", lambda node, now, uid, k, sensors: keys.append(k))
+    monkeypatch.setattr(firmware.node, "drop", lambda *names: None)  # so ha.py stays patched
+    monkeypatch.chdir(tmp_path)  # no ha.txt: the boot could not write it
+    node.discovery = True
+    node.ha_key = "the boot's key"
+    run(node, clock, 100)
+    assert keys == ["the boot's key"]
+
+
 def test_a_new_interval_builds_discovery_again(node, clock, umqtt, monkeypatch, tmp_path):
     def faster(n):
         # The interval applies at once, and expire_after depends on it.
