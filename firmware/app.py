@@ -33,6 +33,10 @@ def _sleep(poller, watched, wrapped, ms):
 
 
 _CRASH_RESET_MS = const(10000)
+# The heap is collected each time this much has been allocated (board_setup.collect_every): a
+# plain ESP32's free heap fills at about this pace anyway, and a larger heap (PSRAM, the virtual
+# board's) no longer lets the garbage pile up (README, "What it costs a board").
+_GC_EVERY = const(32768)
 
 
 def start():
@@ -43,6 +47,7 @@ def start():
     from firmware.unload import drop
 
     board = Board(log)
+    board.collect_every(_GC_EVERY)
     from firmware import validated
 
     found = validated.boot(board, log)

@@ -1,7 +1,8 @@
 # What the board is asked once or at each connect, never in a reading cycle: its name and reset
 # cause, the device id, the Wi-Fi station and its MAC, the watchdog, the join failure codes, the
-# chip's unique id and the clock from NTP. firmware/board.py loads this module for each such
-# call and drops it (and firmware/ident.py) after.
+# chip's unique id, the clock from NTP and how often the heap is collected. firmware/board.py
+# loads this module for each such call and drops it (and firmware/ident.py) after.
+import gc
 import sys
 
 import machine
@@ -68,6 +69,14 @@ def sync_time(board):
         board.log("time", "clock set from NTP")
     except Exception as e:
         board.log("time", "NTP failed (%r); ts stays null, trying again after the next connect" % e)
+
+
+def collect_every(board, nbytes):
+    # A collection each time nbytes have been allocated since the last, besides the one when
+    # the heap is full. Until a collection, every allocation of more than one block searches
+    # past all the garbage left since: with a heap far larger than the loop's garbage (PSRAM,
+    # the virtual board's 1 MB) that search cost more than the reading it was part of.
+    gc.threshold(nbytes)
 
 
 def watchdog(board, seconds):

@@ -481,6 +481,9 @@ class BootFacts(FakeStats):
     def station(self, hostname):
         return None  # the station: _wire() takes it (replaced here)
 
+    def collect_every(self, nbytes):
+        self.collect_bytes = nbytes
+
 
 def boot(board, monkeypatch):
     # The boot as app.start() runs it, up to the node's wiring (replaced: (board, cfg)).
@@ -553,10 +556,12 @@ def test_start_leaves_no_boot_module_on_the_heap_once_the_node_is_built(tmp_path
     monkeypatch.chdir(tmp_path)
     (tmp_path / "validated.json").write_text("{}")  # unreadable: checked, not restarted twice
     (tmp_path / "restarted").write_text("power on")
-    monkeypatch.setattr(firmware.board, "Board", lambda log: BootFacts())
+    facts = BootFacts()
+    monkeypatch.setattr(firmware.board, "Board", lambda log: facts)
     node = SimpleNamespace()
     monkeypatch.setattr(wiring, "_wire", lambda board, cfg, *rest: ("board", node, None))
     assert app.start() == ("board", node, None)
+    assert facts.collect_bytes == 32768  # the heap is collected often enough (board_setup.py)
     assert node.ha_key is not None  # the HA record's key, as the boot built it
     boot_modules = ("wiring", "validated", "config", "atomic", "ha", "ha_record", "sensor_setup")
     assert [m for m in boot_modules if "firmware." + m in sys.modules] == []
