@@ -51,6 +51,7 @@ from tools.watcher import Watcher
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "bench.json"
 ARCHS = tuple(fwcompile.ARCHS.values())  # xtensawin, armv6m
+KINDS = ("sensornode", "bare")
 _T0 = time.monotonic()
 
 
@@ -71,20 +72,30 @@ def mpy_sizes(workdir: Path) -> tuple[dict[str, int], dict[str, int]]:
     return firmware, bare
 
 
-def _cpu(m: dict[str, Any], pairs: list[dict[str, Any]], cycles: int) -> dict[str, Any]:
+def _cpu(m: dict[str, Any], alone: list[dict[str, Any]], cycles: int) -> dict[str, Any]:
     c = m["cpu"]
     tck = os.sysconf("SC_CLK_TCK")
     process = c["process_ticks"] * 1e6 / tck / cycles if c["process_ticks"] >= 0 else None
     kind = m["kind"]
+    runs = [a[kind]["cpu"] for a in alone]
     return {
-        "cpu_us_paired_runs": [p[kind]["median_us"] for p in pairs],
-        "cpu_us_mean": round(statistics.median(p[kind]["mean_us"] for p in pairs), 1),
-        "cpu_us_alone": c["median_us"],
+        "cpu_us_runs": [_rounded(r["oncpu_us"]) for r in runs],
+        "cycle_us_wall": round(statistics.median(r["median_us"] for r in runs)),
+        "cycle_us_wall_runs": [r["median_us"] for r in runs],
+        "cycle_us_wall_mean": round(statistics.median(r["mean_us"] for r in runs), 1),
+        "cpu_us_harness": c["median_us"],
         "cpu_us_process": round(process, 1) if process is not None else None,
         "as_shipped_cycle_us": m["as_shipped_cycle_us"],
         "alloc_per_cycle_median_bytes": m["alloc_per_cycle_median_bytes"],
         "profile": m["profile"],
     }
+
+
+def _cpu_time(alone: list[dict[str, Any]], kind: str) -> float | None:
+    """The median over the runs of the board thread's CPU time per cycle, us (None where
+    /proc/thread-self/schedstat could not be read)."""
+    runs = [a[kind]["cpu"]["oncpu_us"] for a in alone]
+    return None if None in runs else round(statistics.median(runs), 1)
 
 
 def _rounded(v: float | None) -> float | None:
@@ -102,7 +113,7 @@ def in_process_figures(
     cycles = args.cycles
     got: dict[str, Any] = {}
     say(f"{rt.key}: heap, allocation and CPU, sensornode and the bare loop")
-    for kind in ("sensornode", "bare"):
+    for kind in KINDS:
         got[kind] = {
             "base": measure.heap_baseline(rt, kind, workdir, addr),
             "py": measure.in_process(rt, kind, workdir, addr, cycles),
@@ -117,12 +128,14 @@ def in_process_figures(
     )
     modules = got["sensornode"]["mpy"]["modules"]
     got["parts"] = measure.breakdown(rt, workdir, addr, modules, "mpy")
-    # The broker's round trip is in every cycle of both programs, and how long it takes depends
-    # on what else the machine does at that moment: the headline CPU figures come from both
-    # programs in one process, cycles interleaved, the median of `rounds` runs.
+    # CPU time per cycle: each program alone on its board, in turns, the median of `rounds`
+    # runs each (what else the machine does at the moment weighs on a run).
     rounds = 1 if args.quick else 3
-    say(f"{rt.key}: CPU per cycle, {rounds} paired run(s)")
-    got["pairs"] = [measure.paired_cpu(rt, workdir, addr, cycles) for _ in range(rounds)]
+    say(f"{rt.key}: CPU per cycle, {rounds} run(s) of each program alone")
+    got["alone"] = [
+        {kind: measure.cpu_alone(rt, kind, workdir, addr, cycles) for kind in KINDS}
+        for _ in range(rounds)
+    ]
     say(f"{rt.key}: smallest heap, bisecting -X heapsize from 0, {cycles} cycles a run")
     got["heaps"] = measure.min_heaps(rt, workdir, addr, cycles, args.confirm)
     say(f"{rt.key}: optional parts on top of the idle node")
@@ -168,7 +181,7 @@ def assemble(
     broker_kind: str,
 ) -> dict[str, Any]:
     """One runtime's section of bench.json from its raw measurements."""
-    pairs, heaps = got["pairs"], got["heaps"]
+    alone, heaps = got["alone"], got["heaps"]
 
     def program(kind: str) -> dict[str, Any]:
         g = got[kind]
@@ -177,7 +190,7 @@ def assemble(
         return {
             "net_resident_heap_bytes": _net(g["mpy"], base),
             "alloc_per_cycle_bytes": round(g["py"]["alloc_per_cycle_bytes"], 1),
-            "cpu_us_per_cycle": round(statistics.median(p[kind]["median_us"] for p in pairs)),
+            "cpu_us_per_cycle": _cpu_time(alone, kind),
             "wire_bytes_per_reading": round(statistics.median(seen["wires"][kind])),
             "first_reading_ms": round(statistics.median(firsts)),
             "min_heapsize_bytes": heaps[f"{kind}_mpy"]["bytes"],
@@ -194,7 +207,7 @@ def assemble(
                 "net_resident_heap_bytes_romfs": _net(g["romfs"], base),
                 "qstr_pool_bytes_mpy": g["mpy"]["qstr_pool_bytes"],
                 "qstr_pool_bytes_py": g["py"]["qstr_pool_bytes"],
-                **_cpu(g["py"], pairs, cycles),
+                **_cpu(g["py"], alone, cycles),
                 "first_reading_ms_runs": firsts,
                 "min_heapsize_bytes_py": heaps[kind]["bytes"],
                 "min_heapsize_runs": heaps,
@@ -218,7 +231,8 @@ def assemble(
     d["first_reading_ms_no_boot_window"] = round(statistics.median(seen["firsts"]["nowindow"]))
     d["first_reading_ms_no_boot_window_runs"] = seen["firsts"]["nowindow"]
     d["recovery"] = rec["detail"]
-    d["problem"] = d["problem"] or next((p["problem"] for p in pairs if p["problem"]), None)
+    problems = (a[kind]["problem"] for a in alone for kind in KINDS)
+    d["problem"] = d["problem"] or next((p for p in problems if p), None)
     bare["detail"]["what"] = (
         "tools/bare_loop.py: join, connect, json.dumps + publish at QoS 1; "
         "no reconnect, so recovery and loss do not apply"

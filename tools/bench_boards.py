@@ -212,11 +212,18 @@ def pack_romfs(fs: Path, staging: Path) -> None:
 
 
 def run_board(
-    runtime: Runtime, fs: Path, uid: str, heap: int | None = None, timeout: float = 120.0
+    runtime: Runtime,
+    fs: Path,
+    uid: str,
+    heap: int | None = None,
+    timeout: float = 120.0,
+    console_file: bool = False,
 ) -> tuple[bool, str]:
     """Runs a board's boot.py and main.py through the launcher (stdin closed, so it ends at the
     REPL), again after each soft reset, as a board does (the firmware restarts once after it
-    checked new configuration files); returns (finished in time, console output)."""
+    checked new configuration files); returns (finished in time, console output).
+    console_file: the console goes to a file, read when the board is done, instead of a pipe
+    the bench reads as it comes (for CPU figures: see bench_measure.cpu_alone)."""
     control = fs.parent / f"{fs.name}-control.json"
     switches = Switches(control, layout.DEFAULT_AIR)
     # The setup portal's ports on 127.0.0.1, for the rows that bring it up (bench_extras.py).
@@ -231,20 +238,28 @@ def run_board(
         env = board_env(
             BOARD, uid, fs, layout.frozen_dir(BOARD), switches.path, portal=portal, soft=start > 0
         )
+        console = fs.parent / f"{fs.name}-console.txt"
+        sink = console.open("wb") if console_file else subprocess.PIPE
         try:
             done = subprocess.run(
                 cmd,
                 cwd=fs,
                 env=env,
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
+                stdout=sink,
                 stderr=subprocess.STDOUT,
                 timeout=max(deadline - time.monotonic(), 0.1),
             )
         except subprocess.TimeoutExpired as e:
-            late = e.output.decode(errors="replace") if isinstance(e.output, bytes) else ""
-            return False, out + late
-        out += done.stdout.decode(errors="replace")
+            late = e.output if isinstance(e.output, bytes) else b""
+            return False, out + (console.read_bytes() if console_file else late).decode(
+                errors="replace"
+            )
+        finally:
+            if console_file:
+                sink.close()  # pyright: ignore[reportAttributeAccessIssue]
+        got = console.read_bytes() if console_file else done.stdout
+        out += got.decode(errors="replace")
         if done.returncode != SOFT_EXIT:
             break
     return True, out

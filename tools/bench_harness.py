@@ -170,40 +170,45 @@ def _stats(times, n):
     return {"median_us": s[n // 2], "mean_us": sum(s) / n, "p90_us": s[n * 9 // 10]}
 
 
-def pair(node, bare, cycles):
-    # Both programs in one process, a sensornode cycle and a bare cycle in turn, each timed around
-    # its own call: whatever else the machine does at the moment weighs on both alike.
-    a = Firmware(node)
-    b = Bare(bare)
-    for t in (a, b):
-        t.socket().setsockopt(_IPPROTO_TCP, _TCP_NODELAY, 1)
+def oncpu_ns():
+    # This thread's time on a CPU in nanoseconds (/proc/thread-self/schedstat), or -1. The
+    # kernel updates it whenever the thread blocks, and a cycle blocks on its PUBACK.
+    try:
+        with open("/proc/thread-self/schedstat") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return -1
+
+
+def alone(kind, program, cycles):
+    # CPU per cycle of one program alone in its board process: this thread's CPU time over the
+    # cycles, and the time around each (wall: the PUBACK's round trip included). Alone, because
+    # in one process with the other program each one's garbage changed what the other's
+    # allocations cost (their heap is one).
+    t = Firmware(program) if kind == "sensornode" else Bare(program)
+    t.socket().setsockopt(_IPPROTO_TCP, _TCP_NODELAY, 1)
     for _ in range(min(200, cycles)):
-        a.prepare()
-        a.run()
-        b.run()
-    ta = array("i", range(cycles))
-    tb = array("i", range(cycles))
+        t.prepare()
+        t.run()
+    times = array("i", range(cycles))
+    before = t.counters()
+    gc.collect()
+    c0 = oncpu_ns()
+    _timed(t, times, 0, cycles)
+    c1 = oncpu_ns()
+    cpu = _stats(times, cycles)
+    cpu["oncpu_us"] = (c1 - c0) / 1000 / cycles if c0 >= 0 else None
+    report({"kind": kind, "cycles": cycles, "cpu": cpu, "problem": t.problem(before, cycles)})
+
+
+def _timed(t, times, first, n):
     ticks_us = time.ticks_us
     diff = time.ticks_diff
-    before = a.counters()
-    gc.collect()
-    for i in range(cycles):
-        a.prepare()
-        t = ticks_us()
-        a.run()
-        ta[i] = diff(ticks_us(), t)
-        t = ticks_us()
-        b.run()
-        tb[i] = diff(ticks_us(), t)
-    report(
-        {
-            "kind": "pair",
-            "cycles": cycles,
-            "sensornode": _stats(ta, cycles),
-            "bare": _stats(tb, cycles),
-            "problem": a.problem(before, cycles),
-        }
-    )
+    for i in range(first, first + n):
+        t.prepare()
+        a = ticks_us()
+        t.run()
+        times[i] = diff(ticks_us(), a)
 
 
 def firmware_parts(node):

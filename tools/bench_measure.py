@@ -8,7 +8,6 @@ tools/bench_scripts.py, runs it once on a runtime and reads the `bench: {...}` l
 from __future__ import annotations
 
 import ast
-import shutil
 import subprocess
 import threading
 from collections.abc import Callable
@@ -18,7 +17,6 @@ from typing import Any
 from firmware import ident
 from tools import bench_scripts as scripts
 from tools.bench_boards import (
-    BARE_LOOP,
     ROOT,
     Runtime,
     bare_fs,
@@ -55,8 +53,10 @@ def bare_params(broker: tuple[str, int], uid: str = BARE_UID) -> dict[str, Any]:
     }
 
 
-def _run(rt: Runtime, fs: Path, uid: str, what: str, timeout: float) -> str:
-    finished, out = run_board(rt, fs, uid, timeout=timeout)
+def _run(
+    rt: Runtime, fs: Path, uid: str, what: str, timeout: float, console_file: bool = False
+) -> str:
+    finished, out = run_board(rt, fs, uid, timeout=timeout, console_file=console_file)
     if not finished:
         raise RuntimeError(f"bench: the {what} run on {rt.key} did not finish:\n{out[-2000:]}")
     return out
@@ -95,19 +95,31 @@ def in_process(
         boot.write_text(scripts.ROMFS + (boot.read_text() if boot.exists() else ""))
     if kind == "sensornode" and not first_boot:
         boot_once(rt, fs, uid)
-    out = _run(rt, fs, uid, f"{kind} {code} measurement", 120 + cycles / 100)
+    out = _run(rt, fs, uid, f"{kind} {code} measurement", 120 + cycles / 100, console_file=True)
     found = bench_line(out)
     found["qstr_pool_bytes"] = qstr_pool_bytes(out)
     return found
 
 
-def paired_cpu(rt: Runtime, workdir: Path, broker: tuple[str, int], cycles: int) -> dict:
-    """CPU per cycle of both programs measured in one board process, cycles interleaved."""
-    fs = workdir / f"{rt.key}-pair"
-    main = scripts.SENSORNODE_BOOT + scripts.PAIR.format(**bare_params(broker), cycles=cycles)
-    sensornode_fs(fs, broker, main=main)
-    shutil.copy2(BARE_LOOP, fs / BARE_LOOP.name)
-    return bench_line(_run(rt, fs, UID, "paired", 120 + cycles / 100))
+def cpu_alone(rt: Runtime, kind: str, workdir: Path, broker: tuple[str, int], cycles: int) -> dict:
+    """CPU and wall time per cycle of one program alone on its board (bench_harness.alone).
+    The console goes to a file, as a board's goes into its UART's buffer: through a pipe, each
+    reading's console line woke the bench's reader, which on a virtual machine cost the
+    board's process about 27 us of CPU a line."""
+    fs = workdir / f"{rt.key}-alone-{kind}"
+    if kind == "sensornode":
+        main = scripts.SENSORNODE_BOOT + scripts.ALONE.format(
+            kind=kind, program="node", cycles=cycles
+        )
+        sensornode_fs(fs, broker, main=main)
+        boot_once(rt, fs, UID)
+        uid = UID
+    else:
+        main = scripts.BARE_BOOT.format(**bare_params(broker))
+        bare_fs(fs, main + scripts.ALONE.format(kind=kind, program="bare", cycles=cycles))
+        uid = BARE_UID
+    timeout = 120 + cycles / 100
+    return bench_line(_run(rt, fs, uid, f"{kind} CPU", timeout, console_file=True))
 
 
 def interpreter_heap(rt: Runtime) -> int:

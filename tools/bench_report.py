@@ -25,11 +25,16 @@ def targets(sn: dict[str, Any], bare: dict[str, Any], fl: dict[str, Any]) -> dic
     return {
         "net_resident_heap_bytes": sn["net_resident_heap_bytes"] <= 24 * KB,
         "alloc_per_cycle_bytes": sn["alloc_per_cycle_bytes"] <= bare["alloc_per_cycle_bytes"],
-        "cpu_us_per_cycle": sn["cpu_us_per_cycle"] <= 1.5 * bare["cpu_us_per_cycle"],
+        "cpu_us_per_cycle": _cpu_met(sn["cpu_us_per_cycle"], bare["cpu_us_per_cycle"]),
         "min_heapsize_bytes": smallest is not None and smallest <= 64 * KB,
         "lost_readings": sn["lost_readings"] == 0,
         "fleet": fl["received"] == fl["detail"]["taken"] == fl["sent"],
     }
+
+
+def _cpu_met(sn: float | None, bare: float | None) -> bool:
+    # Judged on CPU time only: unmeasured (no schedstat) is not met.
+    return sn is not None and bare is not None and sn <= 1.5 * bare
 
 
 def fmt(v: Any) -> str:
@@ -105,9 +110,16 @@ def table(res: dict[str, Any], markdown: bool = False) -> str:
         "  of it the console line (console_readings)", None, d.get("console_line_alloc_bytes"), None
     )
     key = "cpu_us_per_cycle"
-    row("CPU per cycle, us (median, paired)", key, sn[key], bare[key])
-    row("  median, each alone, us", None, d["cpu_us_alone"], bd["cpu_us_alone"])
-    row("  as shipped (Nagle), us", None, d["as_shipped_cycle_us"], bd["as_shipped_cycle_us"])
+    row("CPU per cycle, us (the board's CPU time, each alone)", key, sn[key], bare[key])
+    row(
+        "  time per cycle, us (wall: the PUBACK's round trip too)",
+        None,
+        d["cycle_us_wall"],
+        bd["cycle_us_wall"],
+    )
+    row(
+        "  as shipped (Nagle), us (wall)", None, d["as_shipped_cycle_us"], bd["as_shipped_cycle_us"]
+    )
     row(
         "wire bytes per reading", None, sn["wire_bytes_per_reading"], bare["wire_bytes_per_reading"]
     )

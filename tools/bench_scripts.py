@@ -176,18 +176,12 @@ for _ in range({cycles}):
     bare.cycle()
 print("bench: endurance ok" if bare.seq == {cycles} + 1 else "bench: endurance failed")
 """
-# Both programs on one board for the paired CPU figure: sensornode has joined Wi-Fi already,
-# so the bare loop only connects (a second join would take sensornode's link down).
-# sensornode gives umqtt.simple a socket module of its own only during its own connects, so the
-# bare loop connects with the port's own sockets, as it does on a board alone.
-PAIR = """\
-import bare_loop
-
-bare = bare_loop.Bare({host!r}, {port}, {device!r})
-bare.connect()
+# One program's CPU figure, alone on its board, after its boot (SENSORNODE_BOOT: node; BARE_BOOT:
+# bare).
+ALONE = """\
 import bench_harness
 
-bench_harness.pair(node, bare, {cycles})
+bench_harness.alone({kind!r}, {program}, {cycles})
 """
 BARE_RUN = """\
 import bare_loop
