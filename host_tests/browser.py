@@ -52,6 +52,10 @@ def chromium() -> str | None:
     return None
 
 
+# What Chromium answers an evaluation whose page navigated away under it.
+NAVIGATING = ("Inspected target navigated or closed", "Cannot find context with specified id")
+
+
 class BrowserError(Exception):
     pass
 
@@ -154,11 +158,22 @@ class Browser(Started):
         """Until the page's address contains url_part and it has loaded."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            state = self.eval("[location.href, document.readyState]")
-            if url_part in state[0] and state[1] == "complete":
+            state = self._page_state()
+            if state is not None and url_part in state[0] and state[1] == "complete":
                 return
             time.sleep(0.1)
         raise TimeoutError(f"page {url_part!r} not loaded within {timeout} s")
+
+    def _page_state(self) -> list[str] | None:
+        # [address, readyState], or None while the page is between documents: an evaluation
+        # that meets a navigation (a redirect, a frontend that loads itself again) has its
+        # context destroyed under it, and Chromium answers with one of these errors.
+        try:
+            return self.eval("[location.href, document.readyState]")
+        except BrowserError as e:
+            if any(t in str(e) for t in NAVIGATING):
+                return None
+            raise
 
     def text(self, selector: str) -> str:
         """The visible text of the first element matching the CSS selector ('' if none)."""
