@@ -10,6 +10,7 @@ into a ROMFS image.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
@@ -239,25 +240,22 @@ def run_board(
             BOARD, uid, fs, layout.frozen_dir(BOARD), switches.path, portal=portal, soft=start > 0
         )
         console = fs.parent / f"{fs.name}-console.txt"
-        sink = console.open("wb") if console_file else subprocess.PIPE
-        try:
-            done = subprocess.run(
-                cmd,
-                cwd=fs,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                timeout=max(deadline - time.monotonic(), 0.1),
-            )
-        except subprocess.TimeoutExpired as e:
-            late = e.output if isinstance(e.output, bytes) else b""
-            return False, out + (console.read_bytes() if console_file else late).decode(
-                errors="replace"
-            )
-        finally:
-            if console_file:
-                sink.close()  # pyright: ignore[reportAttributeAccessIssue]
+        with contextlib.ExitStack() as stack:
+            sink = stack.enter_context(console.open("wb")) if console_file else subprocess.PIPE
+            try:
+                done = subprocess.run(
+                    cmd,
+                    cwd=fs,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
+                    timeout=max(deadline - time.monotonic(), 0.1),
+                )
+            except subprocess.TimeoutExpired as e:
+                late = e.output if isinstance(e.output, bytes) else b""
+                got = console.read_bytes() if console_file else late
+                return False, out + got.decode(errors="replace")
         got = console.read_bytes() if console_file else done.stdout
         out += got.decode(errors="replace")
         if done.returncode != SOFT_EXIT:

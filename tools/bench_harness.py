@@ -117,17 +117,11 @@ def cpu_per_cycle(t, cycles):
     # Microseconds around run() only (wall time on the unix port: median and mean, the collector
     # on), and the process's CPU time per cycle over the whole window, harness included.
     times = array("i", range(cycles))
-    ticks_us = time.ticks_us
-    diff = time.ticks_diff
     gc.collect()
     p0 = cpu_ticks()
-    w0 = ticks_us()
-    for i in range(cycles):
-        t.prepare()
-        a = ticks_us()
-        t.run()
-        times[i] = diff(ticks_us(), a)
-    wall = diff(ticks_us(), w0)
+    w0 = time.ticks_us()
+    _timed(t, times)
+    wall = time.ticks_diff(time.ticks_us(), w0)
     p1 = cpu_ticks()
     out = _stats(times, cycles)
     out["window_us"] = wall
@@ -194,17 +188,18 @@ def alone(kind, program, cycles):
     before = t.counters()
     gc.collect()
     c0 = oncpu_ns()
-    _timed(t, times, 0, cycles)
+    _timed(t, times)
     c1 = oncpu_ns()
     cpu = _stats(times, cycles)
     cpu["oncpu_us"] = (c1 - c0) / 1000 / cycles if c0 >= 0 else None
     report({"kind": kind, "cycles": cycles, "cpu": cpu, "problem": t.problem(before, cycles)})
 
 
-def _timed(t, times, first, n):
+def _timed(t, times):
+    # One cycle per entry of times, each timed around its run() in microseconds.
     ticks_us = time.ticks_us
     diff = time.ticks_diff
-    for i in range(first, first + n):
+    for i in range(len(times)):
         t.prepare()
         a = ticks_us()
         t.run()
