@@ -147,7 +147,6 @@ def _program(kind: str, resident: int, alloc: float, cpu: int) -> dict[str, Any]
         "resident_heap_bytes": resident,
         "alloc_per_cycle_bytes": alloc,
         "alloc_per_cycle_median_bytes": alloc,
-        "cpu": {"median_us": cpu, "process_ticks": -1},
         "as_shipped_cycle_us": cpu,
         "profile": {},
         "problem": None,

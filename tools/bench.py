@@ -10,10 +10,11 @@ are missing and why. Both programs run on the virtual board against one real bro
 127.0.0.1 (Mosquitto if installed, else amqtt) and publish the same reading at QoS 1,
 sensornode's default. The bare loop is tools/bare_loop.py: join, connect, json.dumps + publish.
 
-- In-process figures (resident heap, allocation and CPU per cycle, a per-part profile, the heap
-  by module): tools/bench_measure.py with tools/bench_harness.py on the board. "Net" heap is
+- In-process figures (resident heap, allocation per cycle, a per-part profile, the heap by
+  module): tools/bench_measure.py with tools/bench_harness.py on the board. "Net" heap is
   the resident heap minus what the virtual board holds (interpreter, launcher, board support),
   each measured on the same runtime.
+- CPU per cycle: the board thread's CPU time, each program alone on its board, in turns.
 - The smallest heap: a bisection of `-X heapsize` from 0, each run booting and then doing
   --cycles cycles (default 10,000), the result confirmed by several runs in a row.
 - First reading, wire bytes, recovery and the fleet: whole board processes (tools/bench_live.py).
@@ -30,7 +31,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -72,10 +72,7 @@ def mpy_sizes(workdir: Path) -> tuple[dict[str, int], dict[str, int]]:
     return firmware, bare
 
 
-def _cpu(m: dict[str, Any], alone: list[dict[str, Any]], cycles: int) -> dict[str, Any]:
-    c = m["cpu"]
-    tck = os.sysconf("SC_CLK_TCK")
-    process = c["process_ticks"] * 1e6 / tck / cycles if c["process_ticks"] >= 0 else None
+def _cpu(m: dict[str, Any], alone: list[dict[str, Any]]) -> dict[str, Any]:
     kind = m["kind"]
     runs = [a[kind]["cpu"] for a in alone]
     return {
@@ -83,8 +80,6 @@ def _cpu(m: dict[str, Any], alone: list[dict[str, Any]], cycles: int) -> dict[st
         "cycle_us_wall": round(statistics.median(r["median_us"] for r in runs)),
         "cycle_us_wall_runs": [r["median_us"] for r in runs],
         "cycle_us_wall_mean": round(statistics.median(r["mean_us"] for r in runs), 1),
-        "cpu_us_harness": c["median_us"],
-        "cpu_us_process": round(process, 1) if process is not None else None,
         "as_shipped_cycle_us": m["as_shipped_cycle_us"],
         "alloc_per_cycle_median_bytes": m["alloc_per_cycle_median_bytes"],
         "profile": m["profile"],
@@ -207,7 +202,7 @@ def assemble(
                 "net_resident_heap_bytes_romfs": _net(g["romfs"], base),
                 "qstr_pool_bytes_mpy": g["mpy"]["qstr_pool_bytes"],
                 "qstr_pool_bytes_py": g["py"]["qstr_pool_bytes"],
-                **_cpu(g["py"], alone, cycles),
+                **_cpu(g["py"], alone),
                 "first_reading_ms_runs": firsts,
                 "min_heapsize_bytes_py": heaps[kind]["bytes"],
                 "min_heapsize_runs": heaps,

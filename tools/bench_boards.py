@@ -253,8 +253,7 @@ def run_board(
                     timeout=max(deadline - time.monotonic(), 0.1),
                 )
             except subprocess.TimeoutExpired as e:
-                late = e.output if isinstance(e.output, bytes) else b""
-                got = console.read_bytes() if console_file else late
+                got = console.read_bytes() if console_file else e.output or b""
                 return False, out + got.decode(errors="replace")
         got = console.read_bytes() if console_file else done.stdout
         out += got.decode(errors="replace")

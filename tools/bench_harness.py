@@ -29,16 +29,6 @@ def report(doc):
     print("bench: " + json.dumps(doc))
 
 
-def cpu_ticks():
-    # This process's user + system CPU time in clock ticks (/proc/self/stat), or -1.
-    try:
-        with open("/proc/self/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12])
-    except (OSError, ValueError, IndexError):
-        return -1
-
-
 class Firmware:
     # sensornode: one cycle is node.step(now) with a reading due.
     def __init__(self, node):
@@ -111,22 +101,6 @@ def alloc_per_cycle(t, cycles):
         done += n
     s = sorted(per)
     return sum(s) / cycles, s[cycles // 2]
-
-
-def cpu_per_cycle(t, cycles):
-    # Microseconds around run() only (wall time on the unix port: median and mean, the collector
-    # on), and the process's CPU time per cycle over the whole window, harness included.
-    times = array("i", range(cycles))
-    gc.collect()
-    p0 = cpu_ticks()
-    w0 = time.ticks_us()
-    _timed(t, times)
-    wall = time.ticks_diff(time.ticks_us(), w0)
-    p1 = cpu_ticks()
-    out = _stats(times, cycles)
-    out["window_us"] = wall
-    out["process_ticks"] = p1 - p0 if p0 >= 0 and p1 >= 0 else -1
-    return out
 
 
 def profile(parts, cycles):
@@ -257,7 +231,8 @@ def bare_parts(bare):
 
 def measure(kind, program, resident, cycles):
     # kind: "sensornode" (program: the Node) or "bare" (program: bare_loop.Bare). Heap,
-    # allocation, CPU and a per-part profile. (Endurance runs are inline in bench.py's main.py.)
+    # allocation and a per-part profile; CPU is alone()'s, a run of its own. (Endurance runs
+    # are inline in bench.py's main.py.)
     t = Firmware(program) if kind == "sensornode" else Bare(program)
     # As shipped, umqtt.simple writes a PUBLISH in five pieces; with Nagle on, the second waits
     # for the broker's delayed ACK (about 40 ms on Linux). Both programs are timed that way first,
@@ -275,8 +250,7 @@ def measure(kind, program, resident, cycles):
         t.run()
     before = t.counters()
     mean, median = alloc_per_cycle(t, cycles)
-    cpu = cpu_per_cycle(t, cycles)
-    problem = t.problem(before, 2 * cycles)
+    problem = t.problem(before, cycles)
     console = None
     if kind == "sensornode" and program.echo is not None:
         # What the console line per reading (console_readings) costs: the same cycles without it.
@@ -296,7 +270,6 @@ def measure(kind, program, resident, cycles):
             "alloc_per_cycle_bytes": mean,
             "alloc_per_cycle_median_bytes": median,
             "console_line_alloc_bytes": console,
-            "cpu": cpu,
             "as_shipped_cycle_us": sorted(shipped)[_AS_SHIPPED // 2],
             "profile": prof,
             "problem": problem,

@@ -71,7 +71,7 @@ def in_process(
     code: str = "py",
     first_boot: bool = False,
 ) -> dict[str, Any]:
-    """Resident heap, allocation and CPU per cycle and the per-part profile, from the harness.
+    """Resident heap, allocation per cycle and the per-part profile, from the harness.
     code: "py" (source, as the virtual board lays it out), "mpy" (the program and umqtt.simple
     as bytecode .mpy, as `make flash` leaves a board) or "romfs" (those .mpy in a ROMFS image).
     sensornode is measured on a boot after its first (boot_once) unless first_boot."""
@@ -79,15 +79,7 @@ def in_process(
     romfs = code == "romfs"
     measure = scripts.MEASURE_ROMFS if romfs else scripts.MEASURE
     mpy = rt.arch if code != "py" else None
-    if kind == "sensornode":
-        main = scripts.SENSORNODE_BOOT + measure.format(kind=kind, program="node", cycles=cycles)
-        sensornode_fs(fs, broker, main=main, mpy=mpy)
-        uid = UID
-    else:
-        main = scripts.BARE_BOOT.format(**bare_params(broker))
-        main += measure.format(kind=kind, program="bare", cycles=cycles)
-        bare_fs(fs, main, mpy=mpy)
-        uid = BARE_UID
+    uid = _program_fs(kind, fs, broker, measure, cycles, mpy)
     if romfs:
         pack_romfs(fs, workdir / f"{rt.key}-romfs-{kind}")
         # A board mounts its ROM partition before boot.py, which imports from it already.
@@ -107,19 +99,25 @@ def cpu_alone(rt: Runtime, kind: str, workdir: Path, broker: tuple[str, int], cy
     reading's console line woke the bench's reader, which on a virtual machine cost the
     board's process about 27 us of CPU a line."""
     fs = workdir / f"{rt.key}-alone-{kind}"
+    uid = _program_fs(kind, fs, broker, scripts.ALONE, cycles)
     if kind == "sensornode":
-        main = scripts.SENSORNODE_BOOT + scripts.ALONE.format(
-            kind=kind, program="node", cycles=cycles
-        )
-        sensornode_fs(fs, broker, main=main)
-        boot_once(rt, fs, UID)
-        uid = UID
-    else:
-        main = scripts.BARE_BOOT.format(**bare_params(broker))
-        bare_fs(fs, main + scripts.ALONE.format(kind=kind, program="bare", cycles=cycles))
-        uid = BARE_UID
+        boot_once(rt, fs, uid)
     timeout = 120 + cycles / 100
     return bench_line(_run(rt, fs, uid, f"{kind} CPU", timeout, console_file=True))
+
+
+def _program_fs(
+    kind: str, fs: Path, broker: tuple[str, int], script: str, cycles: int, mpy: str | None = None
+) -> str:
+    """Lays out the program's board: its boot as main.py begins it, then `script` (formatted
+    with kind, program: the booted object's name, and cycles); returns the board's uid."""
+    if kind == "sensornode":
+        tail = script.format(kind=kind, program="node", cycles=cycles)
+        sensornode_fs(fs, broker, main=scripts.SENSORNODE_BOOT + tail, mpy=mpy)
+        return UID
+    tail = script.format(kind=kind, program="bare", cycles=cycles)
+    bare_fs(fs, scripts.BARE_BOOT.format(**bare_params(broker)) + tail, mpy=mpy)
+    return BARE_UID
 
 
 def interpreter_heap(rt: Runtime) -> int:
