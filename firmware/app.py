@@ -33,9 +33,9 @@ def _sleep(poller, watched, wrapped, ms):
 
 
 _CRASH_RESET_MS = const(10000)
-# The heap is collected each time this much has been allocated (board_setup.collect_every): a
-# plain ESP32's free heap fills at about this pace anyway, and a larger heap (PSRAM, the virtual
-# board's) no longer lets the garbage pile up (README, "What it costs a board").
+# The heap is collected each time this much has been allocated (board_setup.collect_every):
+# about a plain ESP32's free heap, so a larger heap (PSRAM, the virtual board's) no longer lets
+# the garbage pile up (README, "What it costs a board").
 _GC_EVERY = const(32768)
 
 

@@ -73,9 +73,9 @@ def sync_time(board):
 
 def collect_every(board, nbytes):
     # A collection each time nbytes have been allocated since the last, besides the one when
-    # the heap is full. Until a collection, every allocation of more than one block searches
-    # past all the garbage left since: with a heap far larger than the loop's garbage (PSRAM,
-    # the virtual board's 1 MB) that search cost more than the reading it was part of.
+    # the heap is full. Without it, on a heap far larger than the loop's garbage (PSRAM, the
+    # virtual board's 1 MB), a step's cost grew with the garbage left since the last
+    # collection until it was more than the reading's own work.
     gc.threshold(nbytes)
 
 
