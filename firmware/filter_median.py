@@ -32,15 +32,19 @@ class MovingMedian:
             self._count += 1
         n = self._count
         s = self._scratch
-        # Insertion sort of the n live values into the scratch list: at most 15 of them.
-        for i in range(n):
+        # Insertion sort of the n live values into the scratch list: at most 15 of them. A
+        # while, not a for over range(), and no local for the middle: this runs every reading,
+        # and a frame past 11 words would be put on the heap at every call.
+        i = 0
+        while i < n:
             v = ring[i]
             j = i
             while j > 0 and s[j - 1] > v:
                 s[j] = s[j - 1]
                 j -= 1
             s[j] = v
-        mid = n >> 1
+            i += 1
         if n & 1:
-            return s[mid]
-        return (s[mid - 1] + s[mid]) / 2
+            return s[n >> 1]
+        n >>= 1
+        return (s[n - 1] + s[n]) / 2

@@ -8,6 +8,7 @@ from firmware.session import OFFLINE, ONLINE
 from firmware.transport import WatchedSocket
 
 _CONNACK = const(0x20)
+_PUBACK = const(0x40)
 _SUBACK = const(0x90)
 _SUBACK_REFUSED = const(0x80)
 
@@ -19,7 +20,9 @@ def connect(session, now):
     try:
         open_client(t, topics.status, OFFLINE, session._on_message)
         # one deadline from the CONNECT to the SUBACK
-        t.publish(topics.status, ONLINE, True, 1, False)
+        c, sock = t._begin(_PUBACK, False)
+        c.publish(topics.status, ONLINE, True, 1)
+        sock.expect(0)
         _subscribe(session)
     except Exception as e:
         t.close()

@@ -160,21 +160,18 @@ class Node:
         if not self.sensors.sample(now):
             return
         self.seq += 1
-        msg = self.encoder.encode(
-            self.seq,
-            self.clock.ticks_diff(now, self.boot),
-            self.stats.unix_time(now),
-            self.sensors.values,
-            self.sensors.due,
+        msg = self.encoder.encode(  # the sensors' values and due flags are the encoder's
+            self.seq, self.clock.ticks_diff(now, self.boot), self.stats.unix_time(now)
         )
-        echo = self.echo
+        # self.echo is read where it is used: one more local would take this frame past
+        # 11 words, onto the heap at every reading.
         if not self.outbox.count and self._send(msg, now):
-            if echo is not None:
-                echo(msg, False)
+            if self.echo is not None:
+                self.echo(msg, False)
             return
         self.outbox.push(bytes(msg))  # the encoder's buffer is reused: keep a copy
-        if echo is not None:
-            echo(msg, True)
+        if self.echo is not None:
+            self.echo(msg, True)
 
     def _send(self, msg, now):
         if self.session.publish(self.topics.readings, msg, False, self.qos, now):

@@ -23,14 +23,18 @@ def reading_bound(keys):
 
 class ReadingEncoder:
     # {"seq": n, "uptime_ms": t, "ts": s-or-null, "<key>": value-or-null, ...} into self.buf.
+    # values and due are the sensors' lists, parallel to keys (sensors.SensorSet), read at each
+    # encode(): they are the encoder's for good, so each reading passes three arguments.
 
-    def __init__(self, keys, head=b""):
+    def __init__(self, keys, values, due, head=b""):
         # The buffer holds the longest reading these keys can make, and no more, after `head`
         # and before a newline: the console's line per reading (firmware/log.py) is the
         # buffer's first head + len(message) + 1 bytes, one write from the same bytes.
         self.size = reading_bound(keys)
         if self.size > READING_MAX:
             raise ValueError("readings could pass %d bytes: fewer keys" % READING_MAX)
+        self.values = values
+        self.due = due
         self.head = len(head)
         self.buf = bytearray(self.head + self.size + 1)
         self.buf[: self.head] = head
@@ -40,33 +44,43 @@ class ReadingEncoder:
         self.labels = [(',"' + k + '":').encode() for k in keys]
         self._out = self.view[:0]  # the last message's view, reused while its length holds
 
-    def encode(self, seq, uptime_ms, ts, values, due):
+    def encode(self, seq, uptime_ms, ts):
         # Returns a memoryview of the message; valid until the next encode(). It runs every
         # cycle: the writers below are plain functions that take the buffer and the position
         # and return the next one, so no attribute is read or stored per piece written, and a
-        # number costs one call (two with its fraction).
+        # number costs one call (two with its fraction). Each step is a statement of its own:
+        # this frame, and each writer's, stays within 11 words, which keeps it off the heap
+        # (a larger one is allocated and freed at every call).
         buf = self.buf
-        h = self.head
-        n = _digits(buf, h + 7, seq, 0)  # after '{"seq":', laid once in __init__
-        n = _digits(buf, _raw(buf, n, b',"uptime_ms":'), uptime_ms, 0)
+        n = _digits(buf, self.head + 7, seq, 0)  # after '{"seq":', laid once in __init__
+        n = _raw(buf, n, b',"uptime_ms":')
+        n = _digits(buf, n, uptime_ms, 0)
         n = _raw(buf, n, b',"ts":')
         if ts is None:
             n = _raw(buf, n, _NULL)
         elif type(ts) is int:
             n = _digits(buf, n, ts, 0)
         elif ts[0]:  # [seconds // 100000, seconds % 100000], as the board gives it
-            n = _digits(buf, _digits(buf, n, ts[0], 0), ts[1], 5)
+            n = _digits(buf, n, ts[0], 0)
+            n = _digits(buf, n, ts[1], 5)
         else:
             n = _digits(buf, n, ts[1], 0)
-        labels = self.labels
-        for i in range(len(labels)):
-            if due[i]:
-                n = _number(buf, _raw(buf, n, labels[i]), values[i])
+        n = self._values(buf, n)
         n = _raw(buf, n, b"}")
         buf[n] = 10  # the console line's newline, after the message
-        if len(self._out) != n - h:  # a reading's length rarely changes: no new view then
-            self._out = self.view[h:n]
+        if len(self._out) != n - self.head:  # a reading's length rarely changes: no new view
+            self._out = self.view[self.head : n]
         return self._out
+
+    def _values(self, buf, n):
+        # ,"key":value for every key due.
+        i = 0
+        while i < len(self.labels):
+            if self.due[i]:
+                n = _raw(buf, n, self.labels[i])
+                n = _number(buf, n, self.values[i])
+            i += 1
+        return n
 
 
 def _raw(buf, n, b):
@@ -87,10 +101,10 @@ def _digits(buf, n, v, width):
         buf[n] = 45  # "-"
         return end
     end = n + 1
-    top = 10
-    while top <= v:
+    i = 10  # the next power of ten, then where the next digit goes: one local for both keeps
+    while i <= v:  # the frame within 11 words, off the heap (this runs several times a cycle)
         end += 1
-        top *= 10
+        i *= 10
     if end - n < width:
         end = n + width
     if end > len(buf):
@@ -125,6 +139,5 @@ def _number(buf, n, v):
     while frac % 10 == 0:
         frac //= 10
         width -= 1
-    end = _digits(buf, n + 1, frac, width)
-    buf[n] = 46  # "."
-    return end
+    n = _raw(buf, n, b".")  # a step of its own: a deeper expression would take the frame
+    return _digits(buf, n, frac, width)  # past 11 words, onto the heap at every call

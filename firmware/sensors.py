@@ -51,52 +51,65 @@ class SensorSet:
         drop("sensor_setup")
 
     def sample(self, now_ms):
-        # Reads every sensor once; True when any key is due for reporting.
-        clock = self.clock
-        values = self.values
-        dues = self.due
+        # Reads every sensor once; True when any key is due for reporting. This and what it
+        # calls run every cycle, so each keeps its frame within 11 words (a larger frame is
+        # allocated on the heap and freed at every call): loops count with a local instead of
+        # iterating, whose state takes four words, and the rare paths are methods of their own.
         any_due = False
-        for slot in self.slots:
-            driver = slot.driver
-            if driver is None and clock.ticks_diff(now_ms, slot.tried_at) >= RETRY_MS:
-                # A sensor that could not start: its setup code is loaded only for the retry.
-                from firmware import sensor_setup
-
-                sensor_setup.start(self, slot, now_ms, False)
-                drop("sensor_setup")
-                driver = slot.driver
-            start = slot.start
-            n = slot.n
-            got = None
-            if driver is not None:
-                try:
-                    got = driver.read()
-                    if len(got) != n:
-                        raise ValueError("driver gave %d values for %d keys" % (len(got), n))
-                except Exception as e:
-                    got = self._settle(slot, e)
-                else:
-                    if slot.state != _OK:
-                        self._settle(slot, None)
-            if got is None:
-                for i in range(n):
-                    values[start + i] = None
-            else:
-                buf = slot.buf
-                filters = slot.filters
-                for i in range(n):
-                    v = got[i]
-                    if filters is not None:
-                        v = filters[i].update(v)
-                    buf[i] = v
-                    values[start + i] = v
-                got = buf
-            due = slot.gate.due(got, now_ms, clock.ticks_diff)
-            for i in range(n):
-                dues[start + i] = due
-            if due:
+        i = 0
+        while i < len(self.slots):
+            if self._sample(self.slots[i], now_ms):
                 any_due = True
+            i += 1
         return any_due
+
+    def _sample(self, slot, now_ms):
+        # One sensor: read, filtered into the flat lists, and whether its keys are due.
+        if slot.driver is None and self.clock.ticks_diff(now_ms, slot.tried_at) >= RETRY_MS:
+            self._retry(slot, now_ms)
+        got = None if slot.driver is None else self._read(slot)
+        got = self._store(slot, got)
+        due = slot.gate.due(got, now_ms, self.clock.ticks_diff)
+        i = slot.start
+        while i < slot.start + slot.n:
+            self.due[i] = due
+            i += 1
+        return due
+
+    def _retry(self, slot, now_ms):
+        # A sensor that could not start: its setup code is loaded only for the retry.
+        from firmware import sensor_setup
+
+        sensor_setup.start(self, slot, now_ms, False)
+        drop("sensor_setup")
+
+    def _read(self, slot):
+        # The driver's values, or None once its failure is settled.
+        try:
+            got = slot.driver.read()
+            if len(got) != slot.n:
+                raise ValueError("driver gave %d values for %d keys" % (len(got), slot.n))
+        except Exception as e:
+            return self._settle(slot, e)
+        if slot.state != _OK:
+            self._settle(slot, None)
+        return got
+
+    def _store(self, slot, got):
+        # The values, filtered, into the slot's buffer and the flat list (None: nulls there).
+        i = 0
+        if got is None:
+            while i < slot.n:
+                self.values[slot.start + i] = None
+                i += 1
+            return None
+        filters = slot.filters
+        while i < slot.n:
+            v = got[i] if filters is None else filters[i].update(got[i])
+            slot.buf[i] = v
+            self.values[slot.start + i] = v
+            i += 1
+        return slot.buf
 
     def _settle(self, slot, e):
         # What a read means for the slot's state when it changes it: e is the exception that
@@ -132,6 +145,7 @@ class ChangeGate:
 
     def due(self, values, now_ms, ticks_diff):
         # values: a sequence of numbers, or None when the sensor failed. Records it when due.
+        # It runs every cycle: its frame, and each helper's, stays within 11 words, off the heap.
         delta = self.delta
         if delta is None:
             return True  # every reading is reported: nothing is compared, nothing to record
@@ -141,26 +155,38 @@ class ChangeGate:
             # moved by delta or more.
             elapsed = ticks_diff(now_ms, self._at)
             if 0 <= elapsed < self.max_silence_ms:
-                last = self._last
-                if values is None or last is None:
+                if values is None or self._last is None:
                     return False  # still failing (a report of values always fills last)
-                if len(values) == len(last):
-                    for i in range(len(last)):
-                        d = values[i] - last[i]
-                        if d >= delta or -d >= delta:
-                            break
-                    else:
-                        return False
+                if not self._moved(values, delta):
+                    return False
+        self._record(values, now_ms)
+        return True
+
+    def _moved(self, values, delta):
+        # Any value moved by delta or more since the last report (or the count changed).
+        last = self._last
+        if len(values) != len(last):
+            return True
+        i = 0
+        while i < len(last):
+            d = values[i] - last[i]
+            if d >= delta or -d >= delta:
+                return True
+            i += 1
+        return False
+
+    def _record(self, values, now_ms):
         self._reported = True
         self._at = now_ms
         if values is None:
             self._failing = True
-            return True
+            return
         self._failing = False
         last = self._last
         n = len(values)
         if last is None or len(last) != n:
             last = self._last = [0.0] * n
-        for i in range(n):
+        i = 0
+        while i < n:
             last[i] = values[i]
-        return True
+            i += 1

@@ -105,6 +105,8 @@ class WatchedSocket:
             self.sock.write(rest, n - sent)
 
     def read(self, n):
+        # Runs several times per packet: its frame stays within 11 words, so the rare case of a
+        # read past the length bytes read ahead is _past()'s.
         if self.fill:
             self.flush()
         first = None
@@ -125,17 +127,21 @@ class WatchedSocket:
             data = ahead[:n]
             self.ahead = ahead[n:]
         else:
-            self.ahead = None
-            data = ahead + self._recv(min(n - len(ahead), self.left - len(ahead)))
+            data = self._past(ahead, n)
         self.left -= len(data)
         return data if first is None else first + data
 
+    def _past(self, ahead, n):
+        # The length bytes read ahead, then what follows them.
+        self.ahead = None
+        return ahead + self._recv(min(n - len(ahead), self.left - len(ahead)))
+
     def _start(self):
         # A packet's first byte, then its length, read ahead of umqtt: the packet is handed on
-        # only if umqtt can take it whole.
-        clock = self.clock
+        # only if umqtt can take it whole. The length and the rare reading past a packet are
+        # methods of their own: this frame stays within 11 words, off the heap.
         if not self.awaiting:
-            self.until = clock.ticks_add(clock.ticks_ms(), self.timeout_s * 1000)
+            self.until = self.clock.ticks_add(self.clock.ticks_ms(), self.timeout_s * 1000)
         first = self.first
         if first is not None:
             self.first = None
@@ -147,37 +153,46 @@ class WatchedSocket:
         if not first:
             return first
         self.rx = True
+        size = self._length()
+        if size < 0:
+            return b""  # closed within a header: umqtt raises OSError(-1) on the next read
         op = first[0]
+        if op & 0xF0 == _PUBLISH and not op & 4 and size <= IN_MAX:  # QoS 0 or 1, not too large
+            self.retained = op & 1 == 1
+        elif op & 0xF0 == _PUBLISH or op & 0xF0 != _PINGRESP and op != self.awaiting:
+            self._skip(op, size)
+            return None
+        self.left = len(self.ahead) + size
+        return first
+
+    def _length(self):
+        # A packet's remaining length, its bytes kept in self.ahead for umqtt; -1: closed.
+        self.ahead = None
         size = 0
         shift = 0
-        ahead = None
         while True:
             b = self._recv(1)
             if not b:
-                return b""  # closed within a header: umqtt raises OSError(-1) on the next read
-            ahead = b if ahead is None else ahead + b
+                self.ahead = None
+                return -1
+            self.ahead = b if self.ahead is None else self.ahead + b
             size |= (b[0] & 0x7F) << shift
             if not b[0] & 0x80 or shift == 21:
-                break
+                return size
             shift += 7
-        kind = op & 0xF0
-        if kind == _PUBLISH and not op & 4 and size <= IN_MAX:  # QoS 0 or 1, not too large
-            self.retained = op & 1 == 1
-        elif kind == _PUBLISH or kind != _PINGRESP and op != self.awaiting:
-            # A PUBLISH the node does not take, or a packet umqtt would return without reading
-            # the rest (and lose its place): read past here. Rare: skipmsg.py is loaded for it
-            # and dropped after, also when the link failed while reading past it.
-            from firmware.skipmsg import skip
-            from firmware.unload import drop
 
-            try:
-                skip(self, op, size)
-            finally:
-                drop("skipmsg")
-            return None
-        self.ahead = ahead
-        self.left = len(ahead) + size
-        return first
+    def _skip(self, op, size):
+        # A PUBLISH the node does not take, or a packet umqtt would return without reading the
+        # rest (and lose its place): read past here. Rare: skipmsg.py is loaded for it and
+        # dropped after, also when the link failed while reading past it.
+        self.ahead = None
+        from firmware.skipmsg import skip
+        from firmware.unload import drop
+
+        try:
+            skip(self, op, size)
+        finally:
+            drop("skipmsg")
 
     def _recv(self, n):
         # n bytes by the deadline (fewer only if the broker closed); OSError(ETIMEDOUT) past it.
@@ -212,20 +227,30 @@ class WatchedSocket:
         raise OSError(_ETIMEDOUT)
 
     def write(self, buf, n=-1):
+        # Runs several times per packet, so its frame stays within 11 words (a larger one goes
+        # on the heap at every call): what does not fit behind what is gathered is _spill()'s.
         if type(buf) is str:  # umqtt writes topics as they were given: gather them too
             buf = buf.encode()
         size = len(buf)
         if n < 0:
             n = size
-        if n > _OUT_MAX:  # rare: send what is gathered, then this as is
-            self.flush()
-            self._timeout(self.timeout_s)
-            return self.sock.write(buf) if n == size else self.sock.write(buf, n)
+        f = self.fill
+        if f + size > _OUT_MAX or f + n > _OUT_MAX:
+            return self._spill(buf, n, size)
+        # all of buf, also past n (umqtt's fixed headers): what lies past fill is not sent
+        self.out[f : f + size] = buf
+        self.fill = f + n
+        return n
+
+    def _spill(self, buf, n, size):
+        # Rare: a write that does not fit behind what is gathered.
         if self.fill + n > _OUT_MAX:
             self.flush()
+        if n > _OUT_MAX:  # larger than the buffer: sent as it is
+            self._timeout(self.timeout_s)
+            return self.sock.write(buf) if n == size else self.sock.write(buf, n)
         f = self.fill
         if f + size <= _OUT_MAX:
-            # all of buf, also past n (umqtt's fixed headers): what lies past fill is not sent
             self.out[f : f + size] = buf
         else:  # a few bytes of a long buffer: a memoryview slice would cost 64 B of heap
             out = self.out
@@ -284,14 +309,14 @@ class Transport:
         # What the link is, for the console and the heartbeat.
         self.security = ("verified" if ca_data else "unverified") if tls else "off"
 
-    def publish(self, topic, msg, retain, qos, fresh=True):
-        # One PUBLISH; at QoS 1 it and its PUBACK are one exchange with one deadline.
-        c, sock = self._begin(_PUBACK if qos else 0, fresh)
-        try:
-            c.publish(topic, msg, retain, qos)
-        finally:
-            sock.expect(0)
-        sock.flush()
+    def publish(self, topic, msg, retain, qos):
+        # One PUBLISH; at QoS 1 it and its PUBACK are one exchange with one deadline. It runs
+        # every reading, so its frame stays within 11 words, off the heap: no handler, and no
+        # locals. A failure leaves the exchange open: the session drops the link on any.
+        self._begin(_PUBACK if qos else 0, True)
+        self.client.publish(topic, msg, retain, qos)
+        self.sock.expect(0)
+        self.sock.flush()
 
     def _begin(self, op, fresh):
         c = self.client

@@ -113,7 +113,8 @@ def _wire(board, cfg, secrets, topics, sta):
     )
     sensors = SensorSet(cfg["sensors"], log, time)
     echo = cfg["console_readings"]
-    encoder = ReadingEncoder(sensors.keys, b"reading: " if echo else b"")  # log.reading_echo
+    head = b"reading: " if echo else b""  # log.reading_echo
+    encoder = ReadingEncoder(sensors.keys, sensors.values, sensors.due, head)
     node = Node(
         cfg=cfg,
         clock=time,

@@ -1388,7 +1388,7 @@ def test_sensors_whose_readings_could_overflow_the_buffer_are_skipped_and_said(l
     skipped = [line for line in log.lines if "could pass 1024 bytes; sensor skipped" in line]
     assert 0 < len(kept) < 5 and len(skipped) == 5 - len(kept) and problems >= len(skipped)
     keys = [k for s in cfg["sensors"] for k in keys_for(s)]
-    ReadingEncoder(keys)  # the kept ones fit: no ValueError
+    ReadingEncoder(keys, [None] * len(keys), [True] * len(keys))  # they fit: no ValueError
 
 
 def test_interval_s_takes_the_same_range_as_the_interval_command(log):

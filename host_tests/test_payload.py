@@ -9,8 +9,8 @@ from firmware.report import event, heartbeat
 
 
 def encode(keys, values, due=None, seq=1, uptime=1000, ts=None):
-    enc = ReadingEncoder(keys)
-    return json.loads(bytes(enc.encode(seq, uptime, ts, values, due or [True] * len(keys))))
+    enc = ReadingEncoder(keys, values, due or [True] * len(keys))
+    return json.loads(bytes(enc.encode(seq, uptime, ts)))
 
 
 def test_reading_has_the_contract_fields_and_each_sensor_key():
@@ -52,8 +52,8 @@ def test_values_json_cannot_carry_become_null(value):
     ],
 )
 def test_numbers_are_written_with_up_to_three_decimals(value, text):
-    enc = ReadingEncoder(["v"])
-    raw = bytes(enc.encode(1, 0, None, [value], [True]))
+    enc = ReadingEncoder(["v"], [value], [True])
+    raw = bytes(enc.encode(1, 0, None))
     assert raw == b'{"seq":1,"uptime_ms":0,"ts":null,"v":' + text.encode() + b"}"
 
 
@@ -63,9 +63,11 @@ def test_keys_not_due_are_left_out():
 
 
 def test_a_shorter_reading_after_a_longer_one_has_no_leftovers():
-    enc = ReadingEncoder(["t"])
-    enc.encode(123456, 987654321, 1795424355, [1234.125], [True])
-    assert json.loads(bytes(enc.encode(3, 0, None, [3.5], [True]))) == {
+    values = [1234.125]
+    enc = ReadingEncoder(["t"], values, [True])
+    enc.encode(123456, 987654321, 1795424355)
+    values[0] = 3.5
+    assert json.loads(bytes(enc.encode(3, 0, None))) == {
         "seq": 3,
         "uptime_ms": 0,
         "ts": None,
@@ -76,7 +78,7 @@ def test_a_shorter_reading_after_a_longer_one_has_no_leftovers():
 def test_a_reading_longer_than_the_buffer_is_refused_not_truncated():
     keys = [f"k{i:02d}_" + "x" * 20 for i in range(30)]
     with pytest.raises(ValueError, match=str(READING_MAX)):
-        ReadingEncoder(keys).encode(1, 0, None, [1.0] * 30, [True] * 30)
+        ReadingEncoder(keys, [1.0] * 30, [True] * 30)
 
 
 def test_large_floats_stay_valid_json():
@@ -136,23 +138,27 @@ def test_event_without_id_has_no_id_field():
 
 def test_every_value_at_its_longest_fits_the_buffer_the_keys_get():
     keys = [f"k{i}" + "x" * 29 for i in range(8)]
-    enc = ReadingEncoder(keys)
     worst = [-999999999999999.9, -1.23456789e300, -(10**19), None, 1e-300, 2**63, -0.001, 0.5]
-    doc = json.loads(bytes(enc.encode(2**63, 2**62, 2**40, worst, [True] * 8)))
+    enc = ReadingEncoder(keys, worst, [True] * 8)
+    doc = json.loads(bytes(enc.encode(2**63, 2**62, 2**40)))
     assert doc["k1" + "x" * 29] == pytest.approx(-1.23457e300, rel=1e-5)
     assert doc["seq"] == 2**63 and len(json.dumps(doc)) <= enc.size
 
 
 def test_the_buffer_is_as_long_as_the_keys_need_not_the_largest_allowed():
-    assert ReadingEncoder(["temperature"]).size < ReadingEncoder(["a", "b", "c"]).size < READING_MAX
+    one = ReadingEncoder(["temperature"], [None], [True])
+    three = ReadingEncoder(["a", "b", "c"], [None] * 3, [True] * 3)
+    assert one.size < three.size < READING_MAX
 
 
 def test_the_console_line_is_the_head_the_message_and_a_newline_from_one_buffer():
-    plain = ReadingEncoder(["t"])
-    enc = ReadingEncoder(["t"], b"reading: ")
+    values = [None]
+    plain = ReadingEncoder(["t"], values, [True])
+    enc = ReadingEncoder(["t"], values, [True], b"reading: ")
     for seq, value in ((1, 21.5), (123456, 1013.257), (7, 2.0)):
-        msg = bytes(enc.encode(seq, 1000, None, [value], [True]))
-        assert msg == bytes(plain.encode(seq, 1000, None, [value], [True]))
+        values[0] = value
+        msg = bytes(enc.encode(seq, 1000, None))
+        assert msg == bytes(plain.encode(seq, 1000, None))
         line = bytes(enc.buf[: enc.head + len(msg) + 1])
         assert line == b"reading: " + msg + b"\n"
 

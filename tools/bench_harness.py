@@ -195,11 +195,7 @@ def firmware_parts(node):
     def encode():
         node.seq += 1
         state["msg"] = node.encoder.encode(
-            node.seq,
-            time.ticks_diff(state["now"], node.boot),
-            node.stats.unix_time(state["now"]),
-            node.sensors.values,
-            node.sensors.due,
+            node.seq, time.ticks_diff(state["now"], node.boot), node.stats.unix_time(state["now"])
         )
 
     def publish():
