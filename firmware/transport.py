@@ -196,16 +196,17 @@ class WatchedSocket:
 
     def _recv(self, n):
         # n bytes by the deadline (fewer only if the broker closed); OSError(ETIMEDOUT) past it.
-        data = b""
-        while n > len(data):
+        # What the first read brings is returned as it is: usually all of it, and no copy made.
+        data = None
+        while data is None or n > len(data):
             if self.t != 0:
                 self._timeout(0)
-            got = self.sock.read(n - len(data))
+            got = self.sock.read(n if data is None else n - len(data))
             if got is None:
                 got = self._wait()
             if not got:
-                return data  # closed: umqtt raises OSError(-1) or indexes short
-            data += got
+                return b"" if data is None else data  # closed: umqtt raises OSError(-1)
+            data = got if data is None else data + got
         self.rx = True
         return data
 
@@ -229,8 +230,8 @@ class WatchedSocket:
     def write(self, buf, n=-1):
         # Runs several times per packet, so its frame stays within 11 words (a larger one goes
         # on the heap at every call): what does not fit behind what is gathered is _spill()'s.
-        if type(buf) is str:  # umqtt writes topics as they were given: gather them too
-            buf = buf.encode()
+        # Everything the node hands umqtt is bytes (topics, payloads, the connect's strings),
+        # so umqtt writes bytes (a str here would fail the slice store, loudly).
         size = len(buf)
         if n < 0:
             n = size

@@ -390,13 +390,3 @@ def test_qos0_publishes_and_pings_are_flushed_at_once(make, clock, umqtt):
     sock.write(b"\x30\x00")  # as umqtt.publish would, then the session flushes
     s.publish("t", b"x", False, 0, clock.now)
     assert sock.fill == 0
-
-
-def test_a_topic_written_as_text_is_gathered_with_the_rest_of_the_packet():
-    wire = Wire()
-    w = WatchedSocket(wire, 5, Clock(), print)
-    w.write(b"\x32\x0c")
-    w.write("sensornode/x/readings")
-    w.write(b"{}")
-    w.flush()
-    assert wire.segments == [b"\x32\x0csensornode/x/readings{}"]
