@@ -1,5 +1,6 @@
 # A reading's body. It goes out every cycle, so it is written into one preallocated buffer with
-# no dict, no string building and no json.dumps (heartbeats and events: firmware/report.py).
+# no dict and no json.dumps (heartbeats and events: firmware/report.py): the numbers every
+# reading has are formatted in C at once, the sensors' values are written digit by digit.
 from micropython import const
 
 READING_MAX = const(1024)  # the longest reading config.py lets the sensors make
@@ -10,6 +11,12 @@ _FRACTION_SCALE = const(1000)
 # null, or an int of up to 20 digits (seq, uptime, time, a sensor's raw count).
 _VALUE_MAX = const(24)
 _FRAME = const(27)  # len(b'{"seq":,"uptime_ms":,"ts":}')
+# After '{"seq":' up to the values: one formatting in C. It leaves two small objects (the
+# arguments' tuple and the text, about 100 bytes a reading on a 32-bit board) where writing
+# these digits in Python left none, for about a quarter of the instructions.
+_HEAD_NO_TS = b'%d,"uptime_ms":%d,"ts":null'
+_HEAD_TS = b'%d,"uptime_ms":%d,"ts":%d'
+_HEAD_TS_SPLIT = b'%d,"uptime_ms":%d,"ts":%d%05d'
 
 
 def reading_bound(keys):
@@ -39,66 +46,68 @@ class ReadingEncoder:
         self.buf = bytearray(self.head + self.size + 1)
         self.buf[: self.head] = head
         self.buf[self.head : self.head + 7] = b'{"seq":'  # how every reading begins
+        # The writers below write through a memoryview: a slice stored past its end raises
+        # ValueError where a bytearray would grow, so no write asks the buffer's length.
         self.view = memoryview(self.buf)
         # The JSON text before each value is fixed at boot: ,"name":
         self.labels = [(',"' + k + '":').encode() for k in keys]
+        self.count = len(keys)
         self._out = self.view[:0]  # the last message's view, reused while its length holds
+        self._len = 0  # its length
 
     def encode(self, seq, uptime_ms, ts):
         # Returns a memoryview of the message; valid until the next encode(). It runs every
         # cycle: the writers below are plain functions that take the buffer and the position
         # and return the next one, so no attribute is read or stored per piece written, and a
-        # number costs one call (two with its fraction). Each step is a statement of its own:
+        # value costs one call (two with its fraction). Each step is a statement of its own:
         # this frame, and each writer's, stays within 11 words, which keeps it off the heap
         # (a larger one is allocated and freed at every call).
-        buf = self.buf
-        n = _digits(buf, self.head + 7, seq, 0)  # after '{"seq":', laid once in __init__
-        n = _raw(buf, n, b',"uptime_ms":')
-        n = _digits(buf, n, uptime_ms, 0)
-        n = _raw(buf, n, b',"ts":')
-        if ts is None:
-            n = _raw(buf, n, _NULL)
-        elif type(ts) is int:
-            n = _digits(buf, n, ts, 0)
-        elif ts[0]:  # [seconds // 100000, seconds % 100000], as the board gives it
-            n = _digits(buf, n, ts[0], 0)
-            n = _digits(buf, n, ts[1], 5)
-        else:
-            n = _digits(buf, n, ts[1], 0)
-        n = self._values(buf, n)
-        n = _raw(buf, n, b"}")
-        buf[n] = 10  # the console line's newline, after the message
-        if len(self._out) != n - self.head:  # a reading's length rarely changes: no new view
-            self._out = self.view[self.head : n]
+        head = _head(seq, uptime_ms, ts)
+        out = self.view
+        n = _raw(out, self.head + 7, head)
+        n = self._values(out, n)
+        n = _raw(out, n, b"}")
+        out[n] = 10  # the console line's newline, after the message
+        if self._len != n - self.head:  # a reading's length rarely changes: no new view then
+            self._len = n - self.head
+            self._out = out[self.head : n]
         return self._out
 
-    def _values(self, buf, n):
+    def _values(self, out, n):
         # ,"key":value for every key due.
         i = 0
-        while i < len(self.labels):
+        while i < self.count:
             if self.due[i]:
-                n = _raw(buf, n, self.labels[i])
-                n = _number(buf, n, self.values[i])
+                n = _raw(out, n, self.labels[i])
+                n = _number(out, n, self.values[i])
             i += 1
         return n
 
 
-def _raw(buf, n, b):
-    # Writes b at buf[n:]; returns the position after it.
+def _head(seq, uptime_ms, ts):
+    # What follows '{"seq":' up to the sensors' values, formatted in C.
+    if ts is None:
+        return _HEAD_NO_TS % (seq, uptime_ms)
+    if type(ts) is int:
+        return _HEAD_TS % (seq, uptime_ms, ts)
+    if ts[0]:  # [seconds // 100000, seconds % 100000], as the board gives it
+        return _HEAD_TS_SPLIT % (seq, uptime_ms, ts[0], ts[1])
+    return _HEAD_TS % (seq, uptime_ms, ts[1])
+
+
+def _raw(out, n, b):
+    # Writes b at out[n:]; returns the position after it.
     end = n + len(b)
-    if end > len(buf):
-        # a slice stored past the end would grow the buffer
-        raise ValueError("reading longer than %d bytes" % len(buf))
-    buf[n:end] = b
+    out[n:end] = b
     return end
 
 
-def _digits(buf, n, v, width):
-    # Writes the integer v in decimal straight into buf, its digits zero-padded to width: no
-    # string is made. The digits go in first: they check that everything fits.
+def _digits(out, n, v, width):
+    # Writes the integer v in decimal straight into out, its digits zero-padded to width: no
+    # string is made (past out's end a store raises IndexError).
     if v < 0:
-        end = _digits(buf, n + 1, -v, width)
-        buf[n] = 45  # "-"
+        end = _digits(out, n + 1, -v, width)
+        out[n] = 45  # "-"
         return end
     end = n + 1
     i = 10  # the next power of ten, then where the next digit goes: one local for both keeps
@@ -107,31 +116,29 @@ def _digits(buf, n, v, width):
         i *= 10
     if end - n < width:
         end = n + width
-    if end > len(buf):
-        raise ValueError("reading longer than %d bytes" % len(buf))
     i = end
     while i > n:
         i -= 1
-        buf[i] = 48 + v % 10  # "0" + the digit
+        out[i] = 48 + v % 10  # "0" + the digit
         v //= 10
     return end
 
 
-def _number(buf, n, v):
+def _number(out, n, v):
     # A sensor's value: up to three decimals, trailing zeros trimmed (21.5, 21.125, 1013.25),
     # an int as it is, null for what JSON cannot carry.
     if type(v) is not float or not -1e15 < v < 1e15:  # the usual case skips all of this
         if v is None or v - v != 0:  # NaN and the infinities: x - x is NaN only for them
-            return _raw(buf, n, _NULL)  # JSON has neither
+            return _raw(out, n, _NULL)  # JSON has neither
         if type(v) is int:
-            return _digits(buf, n, v, 0)
+            return _digits(out, n, v, 0)
         if not -1e15 < v < 1e15:  # too large for fixed point: rare, may allocate
-            return _raw(buf, n, ("%g" % v).encode())
+            return _raw(out, n, ("%g" % v).encode())
     scaled = round(v * _FRACTION_SCALE)  # one float fewer than int(x + 0.5) on the heap
     if scaled < 0:
-        n = _raw(buf, n, b"-")  # also before a zero whole part: -0.5
+        n = _raw(out, n, b"-")  # also before a zero whole part: -0.5
         scaled = -scaled
-    n = _digits(buf, n, scaled // _FRACTION_SCALE, 0)
+    n = _digits(out, n, scaled // _FRACTION_SCALE, 0)
     frac = scaled % _FRACTION_SCALE
     if not frac:
         return n
@@ -139,5 +146,5 @@ def _number(buf, n, v):
     while frac % 10 == 0:
         frac //= 10
         width -= 1
-    n = _raw(buf, n, b".")  # a step of its own: a deeper expression would take the frame
-    return _digits(buf, n, frac, width)  # past 11 words, onto the heap at every call
+    out[n] = 46  # "."
+    return _digits(out, n + 1, frac, width)
