@@ -34,7 +34,7 @@ SETUP   ?=
 
 opt = $(if $($(1)),$(2) $($(1)))
 
-.PHONY: help setup test test-ota test-fast test-ha lint compile sim vboard listen plot flash repl reset ls provision erase-config bench brokers clean get set ota browser
+.PHONY: help setup test test-ota test-fast test-ha lint compile sim vboard listen plot flash repl reset ls provision erase-config bench brokers clean get set ota browser valgrind
 
 help:
 	@echo "make sim        a broker, a virtual board and a live view of its readings (start here)"
@@ -156,8 +156,16 @@ get: $(STAMP)
 set: $(STAMP)
 	$(PY) -m tools.remote set '$(DEVICE)' '$(KEY)' '$(VALUE)' $(call opt,BROKER,--broker)
 
-bench: setup
+bench: setup valgrind
 	$(PY) -m tools.bench
+
+# Debian's valgrind, for the bench's instructions per cycle: installed when running as root and
+# missing; without it that row says n/a.
+valgrind:
+	@command -v valgrind >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null) \
+	    || echo "valgrind not installed: the bench's instructions per cycle are n/a"; }
 
 clean:
 	rm -rf $(BUILD)

@@ -169,6 +169,7 @@ def _raw(net_sn: int, alloc_sn: float, smallest_kb: int) -> tuple[dict[str, Any]
                 "bare": {"cpu": {"median_us": 80, "mean_us": 81, "oncpu_us": 40.0}},
             }
         ],
+        "instructions": {"sensornode": 150000, "bare": None},
         "heaps": {k: heap for k in ("sensornode", "sensornode_mpy", "bare", "bare_mpy")},
         "extras": {"outbox full": {"bytes": 7936}, "TLS on": {"bytes": None, "error": "no ssl"}},
     }
@@ -239,6 +240,37 @@ def test_report_prints_both_runtimes_with_targets_and_extras() -> None:
     assert "module firmware.app" in text
     first = "on a first boot (new files: checked, then restarted)"
     assert any(first in line and "34,720" in line for line in text.splitlines())
+    counted = "user-mode instructions per cycle (callgrind, each alone)"
+    assert any(
+        counted in line and "150,000" in line and "n/a" in line for line in text.splitlines()
+    )
+
+
+def test_instructions_per_cycle_leave_the_boot_out(tmp_path: Path, monkeypatch: Any) -> None:
+    # Two runs: 300 cycles for 1,000,000 + 300 * 2,000 instructions, 1,300 for 1,000,000 +
+    # 1,300 * 2,000: 2,000 a cycle, whatever the boot cost.
+    totals = iter([1_000_000 + 300 * 2_000, 1_000_000 + 1_300 * 2_000])
+    ran: list[Path] = []
+
+    def fake_run(rt: bench_boards.Runtime, kind: str, *args: Any) -> dict[str, Any]:
+        ran.append(rt.micropython)
+        out = rt.micropython.parent / "callgrind.1234"
+        out.write_text(f"events: Ir\nfn=main\n1 5\nsummary: {next(totals)}\n")
+        return {}
+
+    monkeypatch.setattr(bench_measure.shutil, "which", lambda name: "/usr/bin/valgrind")
+    monkeypatch.setattr(bench_measure, "cpu_alone", fake_run)
+    rt = bench_boards.BOARD_SIZED
+    assert bench_measure.instructions_alone(rt, "bare", tmp_path, ("127.0.0.1", 1)) == 2000
+    assert len(ran) == 2 and "valgrind" in ran[0].read_text()
+    monkeypatch.setattr(bench_measure.shutil, "which", lambda name: None)
+    assert bench_measure.instructions_alone(rt, "bare", tmp_path, ("127.0.0.1", 1)) is None
+
+
+def test_a_callgrind_run_without_totals_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "callgrind.1").write_text("events: Ir\n")
+    with pytest.raises(RuntimeError, match="no totals"):
+        bench_measure.callgrind_total(tmp_path)
 
 
 @pytest.mark.skipif(not MICROPYTHON.exists(), reason="no .venv/bin/micropython (make setup)")

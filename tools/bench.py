@@ -14,7 +14,9 @@ sensornode's default. The bare loop is tools/bare_loop.py: join, connect, json.d
   module): tools/bench_measure.py with tools/bench_harness.py on the board. "Net" heap is
   the resident heap minus what the virtual board holds (interpreter, launcher, board support),
   each measured on the same runtime.
-- CPU per cycle: the board thread's CPU time, each program alone on its board, in turns.
+- CPU per cycle: the board thread's CPU time, each program alone on its board, in turns; and,
+  with valgrind installed, the user-mode instructions per cycle of the same run under callgrind,
+  which the machine's load does not move.
 - The smallest heap: a bisection of `-X heapsize` from 0, each run booting and then doing
   --cycles cycles (default 10,000), the result confirmed by several runs in a row.
 - First reading, wire bytes, recovery and the fleet: whole board processes (tools/bench_live.py).
@@ -131,6 +133,10 @@ def in_process_figures(
         {kind: measure.cpu_alone(rt, kind, workdir, addr, cycles) for kind in KINDS}
         for _ in range(rounds)
     ]
+    say(f"{rt.key}: instructions per cycle under callgrind, each program alone")
+    got["instructions"] = {
+        kind: measure.instructions_alone(rt, kind, workdir, addr) for kind in KINDS
+    }
     say(f"{rt.key}: smallest heap, bisecting -X heapsize from 0, {cycles} cycles a run")
     got["heaps"] = measure.min_heaps(rt, workdir, addr, cycles, args.confirm)
     say(f"{rt.key}: optional parts on top of the idle node")
@@ -203,6 +209,7 @@ def assemble(
                 "qstr_pool_bytes_mpy": g["mpy"]["qstr_pool_bytes"],
                 "qstr_pool_bytes_py": g["py"]["qstr_pool_bytes"],
                 **_cpu(g["py"], alone),
+                "instructions_per_cycle": got["instructions"][kind],
                 "first_reading_ms_runs": firsts,
                 "min_heapsize_bytes_py": heaps[kind]["bytes"],
                 "min_heapsize_runs": heaps,

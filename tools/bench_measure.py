@@ -8,6 +8,8 @@ tools/bench_scripts.py, runs it once on a runtime and reads the `bench: {...}` l
 from __future__ import annotations
 
 import ast
+import dataclasses
+import shutil
 import subprocess
 import threading
 from collections.abc import Callable
@@ -104,6 +106,50 @@ def cpu_alone(rt: Runtime, kind: str, workdir: Path, broker: tuple[str, int], cy
         boot_once(rt, fs, uid)
     timeout = 120 + cycles / 100
     return bench_line(_run(rt, fs, uid, f"{kind} CPU", timeout, console_file=True))
+
+
+# The two runs of each program under callgrind: the difference in instructions over the
+# difference in cycles leaves the boot and the warm-up out.
+COUNTED_CYCLES = (300, 1300)
+
+
+def instructions_alone(
+    rt: Runtime, kind: str, workdir: Path, broker: tuple[str, int]
+) -> float | None:
+    """User-mode instructions per cycle of one program alone on its board (cpu_alone's run),
+    counted by valgrind's callgrind; None without valgrind. Unlike CPU time it does not move with
+    what the machine does, so a change's effect shows even where runs of CPU time disagree; it
+    leaves out the system calls, which CPU time counts."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    totals = []
+    for cycles in COUNTED_CYCLES:
+        out = workdir / f"{rt.key}-callgrind-{kind}-{cycles}"
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        wrapper = out / "micropython"
+        wrapper.write_text(
+            f"#!/bin/sh\nexec {valgrind} -q --tool=callgrind "
+            f'--callgrind-out-file={out}/callgrind.%p "{rt.micropython}" "$@"\n'
+        )
+        wrapper.chmod(0o755)
+        cpu_alone(dataclasses.replace(rt, micropython=wrapper), kind, workdir, broker, cycles)
+        totals.append(callgrind_total(out))
+    return round((totals[1] - totals[0]) / (COUNTED_CYCLES[1] - COUNTED_CYCLES[0]))
+
+
+def callgrind_total(out: Path) -> int:
+    """The instructions counted in the largest callgrind file under out (the board's process)."""
+    found = [
+        int(line.split()[1])
+        for f in out.glob("callgrind.*")
+        for line in f.read_text(errors="replace").splitlines()
+        if line.startswith(("summary:", "totals:"))
+    ]
+    if not found:
+        raise RuntimeError(f"bench: callgrind wrote no totals under {out}")
+    return max(found)
 
 
 def _program_fs(

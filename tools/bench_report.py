@@ -112,6 +112,12 @@ def table(res: dict[str, Any], markdown: bool = False) -> str:
     key = "cpu_us_per_cycle"
     row("CPU per cycle, us (the board's CPU time, each alone)", key, sn[key], bare[key])
     row(
+        "  user-mode instructions per cycle (callgrind, each alone)",
+        None,
+        d.get("instructions_per_cycle"),
+        bd.get("instructions_per_cycle"),
+    )
+    row(
         "  time per cycle, us (wall: the PUBACK's round trip too)",
         None,
         d["cycle_us_wall"],
