@@ -14,9 +14,9 @@ _FRAME = const(27)  # len(b'{"seq":,"uptime_ms":,"ts":}')
 # After '{"seq":' up to the values: one formatting in C. It leaves two small objects (the
 # arguments' tuple and the text, about 100 bytes a reading on a 32-bit board) where writing
 # these digits in Python left none, for about a quarter of the instructions.
-_HEAD_NO_TS = b'%d,"uptime_ms":%d,"ts":null'
-_HEAD_TS = b'%d,"uptime_ms":%d,"ts":%d'
-_HEAD_TS_SPLIT = b'%d,"uptime_ms":%d,"ts":%d%05d'
+_HEAD_NO_TS = const(b'%d,"uptime_ms":%d,"ts":null')
+_HEAD_TS = const(b'%d,"uptime_ms":%d,"ts":%d')
+_HEAD_TS_SPLIT = const(b'%d,"uptime_ms":%d,"ts":%d%05d')
 
 
 def reading_bound(keys):
@@ -53,7 +53,7 @@ class ReadingEncoder:
         self.labels = [(',"' + k + '":').encode() for k in keys]
         self.count = len(keys)
         self._out = self.view[:0]  # the last message's view, reused while its length holds
-        self._len = 0  # its length
+        self.fill = 0  # its length (a name the firmware interns anyway)
 
     def encode(self, seq, uptime_ms, ts):
         # Returns a memoryview of the message; valid until the next encode(). It runs every
@@ -68,8 +68,8 @@ class ReadingEncoder:
         n = self._values(out, n)
         n = _raw(out, n, b"}")
         out[n] = 10  # the console line's newline, after the message
-        if self._len != n - self.head:  # a reading's length rarely changes: no new view then
-            self._len = n - self.head
+        if self.fill != n - self.head:  # a reading's length rarely changes: no new view then
+            self.fill = n - self.head
             self._out = out[self.head : n]
         return self._out
 

@@ -66,8 +66,8 @@ class SensorSet:
     def _sample(self, slot, now_ms):
         # One sensor: read, filtered into the flat lists, and whether its keys are due.
         if slot.driver is None and self.clock.ticks_diff(now_ms, slot.tried_at) >= RETRY_MS:
-            self._retry(slot, now_ms)
-        got = None if slot.driver is None else self._read(slot)
+            self.start(slot, now_ms)
+        got = None if slot.driver is None else self.read(slot)
         got = self._store(slot, got)
         due = slot.gate.due(got, now_ms, self.clock.ticks_diff)
         i = slot.start
@@ -76,14 +76,17 @@ class SensorSet:
             i += 1
         return due
 
-    def _retry(self, slot, now_ms):
+    # start(), read() and ChangeGate.update() are named with names the board has interned
+    # anyway: a new name stays in the qstr pools for good, and the running node is a few names
+    # under the pools' next step (4.5 KB at once; README, "Where the heap goes").
+    def start(self, slot, now_ms):
         # A sensor that could not start: its setup code is loaded only for the retry.
         from firmware import sensor_setup
 
         sensor_setup.start(self, slot, now_ms, False)
         drop("sensor_setup")
 
-    def _read(self, slot):
+    def read(self, slot):
         # The driver's values, or None once its failure is settled.
         try:
             got = slot.driver.read()
@@ -95,17 +98,18 @@ class SensorSet:
             self._settle(slot, None)
         return got
 
-    def _store(self, slot, got):
-        # The values, filtered, into the slot's buffer and the flat list (None: nulls there).
+    def _store(self, slot, values):
+        # The driver's values, filtered, into the slot's buffer and the flat list (None: nulls
+        # there).
         i = 0
-        if got is None:
+        if values is None:
             while i < slot.n:
                 self.values[slot.start + i] = None
                 i += 1
             return None
         filters = slot.filters
         while i < slot.n:
-            v = got[i] if filters is None else filters[i].update(got[i])
+            v = values[i] if filters is None else filters[i].update(values[i])
             slot.buf[i] = v
             self.values[slot.start + i] = v
             i += 1
@@ -159,7 +163,7 @@ class ChangeGate:
                     return False  # still failing (a report of values always fills last)
                 if not self._moved(values, delta):
                     return False
-        self._record(values, now_ms)
+        self.update(values, now_ms)
         return True
 
     def _moved(self, values, delta):
@@ -175,7 +179,8 @@ class ChangeGate:
             i += 1
         return False
 
-    def _record(self, values, now_ms):
+    def update(self, values, now_ms):
+        # What due() decided is reported: remembered for the next decision.
         self._reported = True
         self._at = now_ms
         if values is None:

@@ -160,7 +160,7 @@ class WatchedSocket:
         if op & 0xF0 == _PUBLISH and not op & 4 and size <= IN_MAX:  # QoS 0 or 1, not too large
             self.retained = op & 1 == 1
         elif op & 0xF0 == _PUBLISH or op & 0xF0 != _PINGRESP and op != self.awaiting:
-            self._skip(op, size)
+            self.skip(op, size)
             return None
         self.left = len(self.ahead) + size
         return first
@@ -181,10 +181,11 @@ class WatchedSocket:
                 return size
             shift += 7
 
-    def _skip(self, op, size):
+    def skip(self, op, size):
         # A PUBLISH the node does not take, or a packet umqtt would return without reading the
         # rest (and lose its place): read past here. Rare: skipmsg.py is loaded for it and
-        # dropped after, also when the link failed while reading past it.
+        # dropped after, also when the link failed while reading past it. (Not _skip: `skip`
+        # is interned for the import below anyway, a new name would stay for good.)
         self.ahead = None
         from firmware.skipmsg import skip
         from firmware.unload import drop

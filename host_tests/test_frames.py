@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 CYCLE = {
     "node": ["step", "_take_reading", "_send", "_flush", "push", "peek", "pop"],
-    "sensors": ["sample", "_sample", "_store", "_settle", "due", "_moved", "_record"],
+    "sensors": ["sample", "_sample", "_store", "_settle", "due", "_moved", "update"],
     "filter_median": ["update"],
     "payload": ["encode", "_values", "_raw", "_digits", "_number"],
     "transport": [
