@@ -169,7 +169,7 @@ class ChangeGate:
     def _moved(self, values, delta):
         # Any value moved by delta or more since the last report (or the count changed).
         last = self._last
-        if len(values) != len(last):
+        if last is None or len(values) != len(last):
             return True
         i = 0
         while i < len(last):

@@ -162,7 +162,7 @@ class WatchedSocket:
         elif op & 0xF0 == _PUBLISH or op & 0xF0 != _PINGRESP and op != self.awaiting:
             self.skip(op, size)
             return None
-        self.left = len(self.ahead) + size
+        self.left = len(self.ahead) + size  # pyright: ignore[reportArgumentType]: _length() set it
         return first
 
     def _length(self):
@@ -315,10 +315,11 @@ class Transport:
         # One PUBLISH; at QoS 1 it and its PUBACK are one exchange with one deadline. It runs
         # every reading, so its frame stays within 11 words, off the heap: no handler, and no
         # locals. A failure leaves the exchange open: the session drops the link on any.
+        # (_begin() raised if there is no client or socket.)
         self._begin(_PUBACK if qos else 0, True)
-        self.client.publish(topic, msg, retain, qos)
-        self.sock.expect(0)
-        self.sock.flush()
+        self.client.publish(topic, msg, retain, qos)  # pyright: ignore[reportAttributeAccessIssue]
+        self.sock.expect(0)  # pyright: ignore[reportAttributeAccessIssue]
+        self.sock.flush()  # pyright: ignore[reportAttributeAccessIssue]
 
     def _begin(self, op, fresh):
         c = self.client
