@@ -51,15 +51,15 @@ class ReadingEncoder:
         self.view = memoryview(self.buf)
         # The JSON text before each value is fixed at boot: ,"name":
         self.labels = [(',"' + k + '":').encode() for k in keys]
-        self.count = len(keys)
+        self.count = len(keys)  # kept: len() is a call each reading
         self._out = self.view[:0]  # the last message's view, reused while its length holds
         self.fill = 0  # its length (a name the firmware interns anyway)
 
     def encode(self, seq, uptime_ms, ts):
         # Returns a memoryview of the message; valid until the next encode(). It runs every
         # cycle: the writers below are plain functions that take the buffer and the position
-        # and return the next one, so no attribute is read or stored per piece written, and a
-        # value costs one call (two with its fraction). Each step is a statement of its own:
+        # and return the next one, so they read and store no attribute, and a value costs one
+        # call (two with its fraction) besides its label's. Each step is a statement of its own:
         # this frame, and each writer's, stays within 11 words, which keeps it off the heap
         # (a larger one is allocated and freed at every call).
         head = _head(seq, uptime_ms, ts)

@@ -267,6 +267,21 @@ def test_instructions_per_cycle_leave_the_boot_out(tmp_path: Path, monkeypatch: 
     assert bench_measure.instructions_alone(rt, "bare", tmp_path, ("127.0.0.1", 1)) is None
 
 
+def test_a_run_under_callgrind_with_a_problem_gives_no_count(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    def dropped(rt: bench_boards.Runtime, kind: str, *args: Any) -> dict[str, Any]:
+        (rt.micropython.parent / "callgrind.1").write_text("summary: 1000\n")
+        return {"problem": "the MQTT link dropped 1 time(s)"}
+
+    monkeypatch.setattr(bench_measure.shutil, "which", lambda name: "/usr/bin/valgrind")
+    monkeypatch.setattr(bench_measure, "cpu_alone", dropped)
+    with pytest.raises(RuntimeError, match="link dropped"):
+        bench_measure.instructions_alone(
+            bench_boards.BOARD_SIZED, "bare", tmp_path, ("127.0.0.1", 1)
+        )
+
+
 def test_a_callgrind_run_without_totals_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "callgrind.1").write_text("events: Ir\n")
     with pytest.raises(RuntimeError, match="no totals"):

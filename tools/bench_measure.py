@@ -115,7 +115,7 @@ COUNTED_CYCLES = (300, 1300)
 
 def instructions_alone(
     rt: Runtime, kind: str, workdir: Path, broker: tuple[str, int]
-) -> float | None:
+) -> int | None:
     """User-mode instructions per cycle of one program alone on its board (cpu_alone's run),
     counted by valgrind's callgrind; None without valgrind. Unlike CPU time it does not move with
     what the machine does, so a change's effect shows even where runs of CPU time disagree; it
@@ -134,7 +134,9 @@ def instructions_alone(
             f'--callgrind-out-file={out}/callgrind.%p "{rt.micropython}" "$@"\n'
         )
         wrapper.chmod(0o755)
-        cpu_alone(dataclasses.replace(rt, micropython=wrapper), kind, workdir, broker, cycles)
+        ran = cpu_alone(dataclasses.replace(rt, micropython=wrapper), kind, workdir, broker, cycles)
+        if ran.get("problem"):  # a dropped link or a lost reading: not the cycle's count
+            raise RuntimeError(f"bench: {kind} under callgrind: {ran['problem']}")
         totals.append(callgrind_total(out))
     return round((totals[1] - totals[0]) / (COUNTED_CYCLES[1] - COUNTED_CYCLES[0]))
 
