@@ -9,6 +9,7 @@ from firmware.transport import WatchedSocket
 
 _CONNACK = const(0x20)
 _PUBACK = const(0x40)
+_BIRTH = const(0x33)  # PUBLISH at QoS 1, retained
 _SUBACK = const(0x90)
 _SUBACK_REFUSED = const(0x80)
 
@@ -20,10 +21,14 @@ def connect(session, now):
     try:
         open_client(t, topics.status, OFFLINE, session._on_message)
         # one deadline from the CONNECT to the SUBACK
-        c, sock = t._begin(_PUBACK, False)
-        c.publish(topics.status, ONLINE, True, 1)
-        sock.expect(0)
+        sock = t.sock  # the wrapper open_client() put under umqtt
+        sock.expect(_PUBACK, False)
+        if not sock.publish(topics.status, ONLINE, _BIRTH):
+            t._acked()
+        # one sequence of packet ids on the link: the wrapper's publishes, umqtt's subscribes
+        t.client.pid = sock.pid
         _subscribe(session)
+        sock.pid = t.client.pid
     except Exception as e:
         t.close()
         from firmware.linkdown import describe, retry
@@ -73,9 +78,10 @@ def _subscribe(session):
 
 def subscribe(transport, topic):
     # At QoS 1, within the connect's running deadline.
-    c, sock = transport._begin(_SUBACK, False)
+    sock = transport.sock
+    sock.expect(_SUBACK, False)
     try:
-        c.subscribe(topic, 1)
+        transport.client.subscribe(topic, 1)
     finally:
         sock.expect(0)
 

@@ -52,6 +52,7 @@ class WatchedSocket:
         self.log = log
         self.rx = False  # set by any byte received; the session clears it when it pings
         self.out = bytearray(_OUT_MAX)
+        self.view = memoryview(self.out)  # a slice stored past its end raises, never grows it
         self.fill = 0
         self.blocking = True  # as umqtt asked: False only for check_msg()'s first read
         self.awaiting = 0  # the answer the running exchange waits for; 0 outside one
@@ -59,7 +60,9 @@ class WatchedSocket:
         self.left = 0  # bytes of the current packet not yet handed to umqtt
         self.ahead = None  # its length bytes, read ahead of umqtt
         self.retained = False  # the retain flag of the last PUBLISH handed to umqtt
-        self.first = None  # a packet's first byte, read by ready() for umqtt's next read
+        self.held = None  # bytes read before anyone asked for them (ready(), publish()): first out
+        self.pid = 0  # the last PUBLISH's packet id (1 to 65535)
+        self.ack = bytearray(b"\x40\x02\x00\x00")  # the PUBACK that answers it
         self.t = None
         self._timeout(timeout_s)
 
@@ -81,11 +84,11 @@ class WatchedSocket:
         # Between exchanges: True once a packet has begun to arrive (or the link closed), its
         # first byte kept for umqtt's next read. A poll that finds nothing costs one read of
         # the socket and no call into umqtt.
-        if self.first is None:
+        if self.held is None:
             if self.t != 0:
                 self._timeout(0)
-            self.first = self.sock.read(1)
-        return self.first is not None
+            self.held = self.sock.read(1)
+        return self.held is not None
 
     def flush(self):
         if self.fill:
@@ -142,14 +145,11 @@ class WatchedSocket:
         # methods of their own: this frame stays within 11 words, off the heap.
         if not self.awaiting:
             self.until = self.clock.ticks_add(self.clock.ticks_ms(), self.timeout_s * 1000)
-        first = self.first
-        if first is not None:
-            self.first = None
-        elif self.blocking:
-            first = self._recv(1)
-        else:
+        if self.held is None and not self.blocking:  # check_msg(): may find nothing
             self._timeout(0)
             first = self.sock.read(1)
+        else:
+            first = self._recv(1)
         if not first:
             return first
         self.rx = True
@@ -197,8 +197,16 @@ class WatchedSocket:
 
     def _recv(self, n):
         # n bytes by the deadline (fewer only if the broker closed); OSError(ETIMEDOUT) past it.
-        # What the first read brings is returned as it is: usually all of it, and no copy made.
-        data = None
+        # Bytes held from an earlier read come first. What the first read brings is returned as
+        # it is: usually all of it, and no copy made.
+        data = self.held
+        if data is not None:
+            self.held = None
+            if len(data) > n:
+                self.held = data[n:]
+                return data[:n]
+            if len(data) == n or not data:
+                return data
         while data is None or n > len(data):
             if self.t != 0:
                 self._timeout(0)
@@ -261,6 +269,64 @@ class WatchedSocket:
         self.fill = f + n
         return n
 
+    def publish(self, topic, msg, op):
+        # One PUBLISH (op: its first byte, 0x30 | QoS << 1 | retain), written here whole and
+        # sent in one write, not in umqtt's four or five pieces through write(): each of those
+        # is a call in Python. True when it is done: at QoS 0 once sent, at QoS 1 once its
+        # PUBACK came, read here when it is the first packet back (it usually is). False: a
+        # command or a PINGRESP came first, and umqtt reads on (Transport._acked).
+        if self.fill:
+            self.flush()  # rare: something gathered and not yet sent
+        n = self._head(topic, op, len(msg))
+        if n + len(msg) <= _OUT_MAX:
+            self.view[n : n + len(msg)] = msg
+            self.fill = n + len(msg)
+        else:  # larger than the buffer's rest (a heartbeat, a discovery config): write() sends it
+            self.fill = n
+            self.write(msg)
+        self.flush()
+        return not op & 2 or self._acked()
+
+    def _head(self, topic, op, n):
+        # The fixed header, the topic and the packet id into out; n, the message's length,
+        # becomes where the message goes. Two length bytes at most: 16 KB, past any message
+        # the node makes (a topic past the buffer raises, the memoryview does not grow).
+        out = self.view
+        t = len(topic)
+        n += t + 2 + (op & 2)  # the remaining length: topic, its length, packet id, message
+        if n > 0x3FFF:
+            raise ValueError("a message of %d bytes is too large to publish" % n)
+        out[0] = op
+        if n > 0x7F:
+            out[1] = n & 0x7F | 0x80
+            out[2] = n >> 7
+            n = 3
+        else:
+            out[1] = n
+            n = 2
+        out[n] = t >> 8
+        out[n + 1] = t & 0xFF
+        n += 2
+        out[n : n + t] = topic
+        n += t
+        if not op & 2:
+            return n
+        self.pid = self.pid % 0xFFFF + 1  # 1 to 65535: 0 is no packet id
+        out[n] = self.ack[2] = self.pid >> 8
+        out[n + 1] = self.ack[3] = self.pid & 0xFF
+        return n + 2
+
+    def _acked(self):
+        # True when the first four bytes back are this publish's PUBACK (they usually are); it
+        # ends the exchange. Else they are held for umqtt, who reads on from them: a PINGRESP,
+        # a command, the PUBACK after them (or the broker closed).
+        got = self._recv(4)
+        if got == self.ack:
+            self.awaiting = 0
+            return True
+        self.held = got
+        return False
+
     def connect(self, addr):
         self.sock.connect(addr)
 
@@ -312,24 +378,31 @@ class Transport:
         self.security = ("verified" if ca_data else "unverified") if tls else "off"
 
     def publish(self, topic, msg, retain, qos):
-        # One PUBLISH; at QoS 1 it and its PUBACK are one exchange with one deadline. It runs
-        # every reading, so its frame stays within 11 words, off the heap: no handler, and no
-        # locals. A failure leaves the exchange open: the session drops the link on any.
-        # (_begin() raised if there is no client or socket.)
-        self._begin(_PUBACK if qos else 0, True)
-        self.client.publish(topic, msg, retain, qos)  # pyright: ignore[reportAttributeAccessIssue]
-        self.sock.expect(0)  # pyright: ignore[reportAttributeAccessIssue]
-        self.sock.flush()  # pyright: ignore[reportAttributeAccessIssue]
+        # One PUBLISH, written by the socket's wrapper; at QoS 1 it and its PUBACK are one
+        # exchange with one deadline. It runs every reading, so its frame stays within 11
+        # words, off the heap: no handler, and no locals. A failure leaves the exchange open:
+        # the session drops the link and its socket on any.
+        if self.sock is None:
+            raise OSError(-1)  # not connected
+        self.sock.expect(_PUBACK if qos else 0)
+        if not self.sock.publish(topic, msg, _PUBLISH + qos + qos + retain):
+            self._acked()
 
-    def _begin(self, op, fresh):
+    def _acked(self):
+        # Something came before the PUBACK (a command, a PINGRESP): umqtt reads each packet, as
+        # its own publish() would, until the PUBACK; the exchange's deadline bounds it all.
         c = self.client
         sock = self.sock
         if c is None or sock is None:
             raise OSError(-1)  # not connected
-        if c.pid >= 0xFFFF:
-            c.pid = 0  # umqtt would send packet id 0 next, which brokers reject
-        sock.expect(op, fresh)
-        return c, sock
+        while True:
+            if c.wait_msg() == _PUBACK:
+                got = sock.read(3)
+                if len(got) != 3 or got[0] != 2:
+                    raise ValueError("a PUBACK that is not 2 bytes long")
+                if got[1] << 8 | got[2] == sock.pid:
+                    break
+        sock.expect(0)
 
     def flush(self):
         # Sends what umqtt wrote and nothing has read after (QoS 0 publishes, PINGREQ).

@@ -54,6 +54,7 @@ class Script:
         self.start = clock.now
         self.chunks = [(at, bytearray(data)) for at, data in schedule]
         self.sent = bytearray()
+        self.writes: list[bytes] = []  # each write as it was made
         self.timeout: float | None = None
         self.closed = False
 
@@ -102,6 +103,7 @@ class Script:
     def write(self, buf: Any, n: int = -1) -> int:
         data = bytes(buf if n < 0 else memoryview(buf)[:n])
         self.sent += data
+        self.writes.append(data)
         return len(data)
 
     def close(self) -> None:
@@ -313,7 +315,7 @@ def test_no_puback_while_commands_keep_coming_fails_the_publish_within_its_deadl
 
 def test_packet_ids_go_from_65535_to_1_never_0(rig: Rig) -> None:
     wire = rig.connect()
-    rig.session.transport.client.pid = 65534
+    rig.session.transport.sock.pid = 65534
     for pid in (65535, 1, 2):
         wire.at(0, puback(pid))
     for _ in range(3):
@@ -343,3 +345,86 @@ def test_a_large_message_on_a_topic_that_is_not_utf8_is_read_past_unnamed(rig: R
         rig.poll(10)
     assert rig.session.online and rig.session.commands == [b'{"cmd":"ping"}']
     assert "skipped a message of 5005 bytes on ? (over the" in rig.log.text()
+
+
+# -- a PUBLISH of the node's own, and its PUBACK -------------------------------------------------
+
+
+def next_pid(rig: Rig) -> int:
+    sock = rig.session.transport.sock
+    assert sock is not None
+    return sock.pid % 0xFFFF + 1
+
+
+def test_a_publish_is_one_write_of_one_whole_packet(rig: Rig) -> None:
+    wire = rig.connect()
+    pid = next_pid(rig)
+    wire.at(0, puback(pid))
+    assert rig.session.publish(T.readings, b'{"seq":1}', True, 1, rig.clock.now)
+    body = struct.pack("!H", len(T.readings)) + T.readings + struct.pack("!H", pid) + b'{"seq":1}'
+    assert packets(wire.writes[-1]) == [(0x33, body)]  # QoS 1, retained, in one write
+    assert rig.session.transport.sock.awaiting == 0  # the exchange is over
+
+
+@pytest.mark.parametrize("size", [100, 200, 1000, 16000])
+def test_a_message_of_any_length_the_node_makes_goes_out_whole(rig: Rig, size: int) -> None:
+    # two length bytes from 128 on; past the buffer the message follows its header
+    wire = rig.connect()
+    msg = bytes(range(256)) * (size // 256) + b"m" * (size % 256)
+    assert rig.session.publish(T.heartbeat, msg, False, 0, rig.clock.now)
+    op, body = packets(bytes(wire.sent))[-1]
+    assert op == 0x30 and body == struct.pack("!H", len(T.heartbeat)) + T.heartbeat + msg
+
+
+def test_a_message_past_16_kb_is_refused_by_name(rig: Rig) -> None:
+    rig.connect()
+    assert not rig.session.publish(T.heartbeat, b"x" * 16400, False, 0, rig.clock.now)
+    assert "is too large to publish" in rig.log.text()
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        publish(CMD, b'{"cmd":"ping"}', qos=1, pid=40),  # a command, acknowledged on the way
+        b"\xd0\x00",  # a PINGRESP
+        puback(999),  # a PUBACK of another packet: read on to ours
+        b"\xb0\x02\x00\x05",  # an UNSUBACK nobody asked for: read past, from what is held
+    ],
+    ids=["command", "pingresp", "other-puback", "stray-unsuback"],
+)
+def test_what_comes_before_the_puback_is_read_and_the_publish_succeeds(
+    rig: Rig, before: bytes
+) -> None:
+    wire = rig.connect()
+    pid = next_pid(rig)
+    wire.at(0, before + puback(pid))
+    assert rig.session.publish(T.readings, b"{}", False, 1, rig.clock.now)
+    assert rig.session.online
+    if before[0] & 0xF0 == 0x30:
+        assert rig.session.commands == [b'{"cmd":"ping"}'] and wire.pubacks() == [40]
+    rig.poll(10)  # and the stream is in step: a command after it is read as one
+    wire.at(0, publish(CMD, b'{"cmd":"info"}'))
+    rig.poll(10)
+    assert rig.session.commands[-1] == b'{"cmd":"info"}'
+
+
+def test_a_puback_that_comes_in_pieces_is_waited_for_within_the_deadline(rig: Rig) -> None:
+    wire = rig.connect()
+    start = rig.clock.now
+    ack = puback(next_pid(rig))
+    wire.at(0, ack[:1])
+    wire.at(700, ack[1:3])
+    wire.at(1400, ack[3:])
+    assert rig.session.publish(T.readings, b"{}", False, 1, start)
+    assert 1400 <= rig.clock.ticks_diff(rig.clock.now, start) <= TIMEOUT_S * 1000
+
+
+def test_a_qos2_message_before_the_puback_is_read_past_and_the_publish_succeeds(
+    rig: Rig,
+) -> None:
+    # the first bytes back, held for umqtt when they are not the PUBACK, are read past too
+    wire = rig.connect()
+    pid = next_pid(rig)
+    wire.at(0, publish(CMD, b"x" * 600, qos=2, pid=9) + puback(pid))
+    assert rig.session.publish(T.readings, b"{}", False, 1, rig.clock.now)
+    assert rig.session.online and "(QoS 2 is not supported)" in rig.log.text()

@@ -42,9 +42,12 @@ class FakeSocket:
         self.timeout = "unset"
         self.closed = False
         self.pending = b""
+        self.written = bytearray()  # what the firmware wrote that is not yet a whole packet
+        self.timeouts = []  # every timeout set, in order
 
     def settimeout(self, t):
         self.timeout = t
+        self.timeouts.append(t)
 
     def setblocking(self, flag):
         self.timeout = None if flag else 0
@@ -66,10 +69,56 @@ class FakeSocket:
         return None if data is None else len(data)
 
     def write(self, buf, n=-1):
-        return len(buf) if n < 0 else n
+        # The firmware writes each PUBLISH itself (transport.py): the broker takes each one
+        # once it is whole, or fails it (publish_error), and answers QoS 1 with its PUBACK.
+        data = bytes(buf) if n < 0 else bytes(buf)[:n]
+        if broker.publish_error is not None and data[:1] and data[0] & 0xF0 == 0x30:
+            raise broker.publish_error
+        self.written += data
+        while True:
+            size = _whole(self.written)
+            if not size:
+                return len(data)
+            packet = bytes(self.written[:size])
+            del self.written[:size]
+            if packet[0] & 0xF0 == 0x30:
+                topic, msg, retain, qos, pid = _publish(packet)
+                broker.published.append((topic, msg, retain, qos))
+                if qos:
+                    self.pending += b"\x40\x02" + pid
 
     def close(self):
         self.closed = True
+
+
+def _length(packet):
+    # (remaining length, where the variable header starts), or None while the length is short.
+    size = shift = 0
+    for i in range(1, min(len(packet), 5)):
+        size |= (packet[i] & 0x7F) << shift
+        if not packet[i] & 0x80:
+            return size, i + 1
+        shift += 7
+    return None
+
+
+def _whole(written):
+    # The length of the first whole packet in written, or 0.
+    got = _length(written)
+    if got is None or len(written) < got[0] + got[1]:
+        return 0
+    return got[0] + got[1]
+
+
+def _publish(packet):
+    # (topic, message, retain, qos, packet id) of one whole PUBLISH packet.
+    i = _length(packet)[1]
+    n = packet[i] << 8 | packet[i + 1]
+    topic = packet[i + 2 : i + 2 + n].decode()
+    i += 2 + n
+    qos = packet[0] >> 1 & 3
+    pid = packet[i : i + 2] if qos else b""
+    return topic, packet[i + len(pid) :], bool(packet[0] & 1), qos, pid
 
 
 class _Sockets:
@@ -140,6 +189,23 @@ class MQTTClient:
         if broker.subscribe_error is not None:
             raise broker.subscribe_error
         broker.subscribed.append((_text(topic), qos))
+
+    def wait_msg(self):
+        # What a QoS 1 publish calls (transport.py) when its PUBACK is not the first packet
+        # back: one packet, read as umqtt reads it; a PUBACK's rest is left to the caller.
+        first = self.sock.read(1)
+        if first == b"\x40":
+            return 0x40
+        if first == b"\xd0":
+            self.sock.read(1)
+            return None
+        if first == DELIVERY[:1]:
+            self.sock.read(1)
+        if broker.inbox:
+            topic, msg = broker.inbox.pop(0)
+            self.cb(topic, msg)
+            return 0x30
+        return None
 
     def check_msg(self):
         if broker.check_error is not None:
