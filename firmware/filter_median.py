@@ -2,6 +2,17 @@
 # uses it; update() runs once per reading, so its storage is allocated once and reused.
 
 
+class _Key:
+    # Hands back the key it is subscripted with: MicroPython has no slice() constructor.
+    def __getitem__(self, key):
+        return key
+
+
+# A slice of a whole list, built once: `s[:] = ring` builds one, 16 bytes of heap, at every call.
+_WHOLE = _Key()[:]
+del _Key
+
+
 def make(spec):
     # spec: the validated filter dict (sensor_setup.make_filter)
     return MovingMedian(spec["size"])
@@ -28,13 +39,26 @@ class MovingMedian:
         self._next += 1
         if self._next == self.size:
             self._next = 0
-        if self._count < self.size:
-            self._count += 1
-        n = self._count
         s = self._scratch
-        # Insertion sort of the n live values into the scratch list: at most 15 of them. A
-        # while, not a for over range(), and no local for the middle: this runs every reading,
-        # and a frame past 11 words would be put on the heap at every call.
+        if self._count < self.size:
+            n = self._first()
+        else:  # copied and sorted in C: each step of a sort in Python is a bytecode
+            s[_WHOLE] = ring
+            s.sort()
+            n = self.size
+        if n & 1:
+            return s[n >> 1]
+        n >>= 1
+        return (s[n - 1] + s[n]) / 2
+
+    def _first(self):
+        # Until size values came in, the live ones sorted into the scratch list by insertion
+        # (at most 15): their count. A while, not a for over range(): a frame past 11 words
+        # would be put on the heap at every call.
+        self._count += 1
+        n = self._count
+        ring = self._ring
+        s = self._scratch
         i = 0
         while i < n:
             v = ring[i]
@@ -44,7 +68,4 @@ class MovingMedian:
                 j -= 1
             s[j] = v
             i += 1
-        if n & 1:
-            return s[n >> 1]
-        n >>= 1
-        return (s[n - 1] + s[n]) / 2
+        return n
