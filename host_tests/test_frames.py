@@ -22,7 +22,7 @@ CYCLE = {
     "node": ["step", "_take_reading", "_send", "_flush", "push", "peek", "pop"],
     "sensors": ["sample", "_sample", "_store", "_settle", "due", "_moved", "update"],
     "filter_median": ["update"],
-    "payload": ["encode", "_values", "_raw", "_digits", "_number"],
+    "payload": ["encode", "_values", "_raw", "_digits", "_number", "_fixed"],
     "transport": [
         "expect",
         "ready",
