@@ -319,13 +319,19 @@ class WatchedSocket:
     def _acked(self):
         # True when the first four bytes back are this publish's PUBACK (they usually are); it
         # ends the exchange. Else they are held for umqtt, who reads on from them: a PINGRESP,
-        # a command, the PUBACK after them (or the broker closed).
-        got = self._recv(4)
-        if got == self.ack:
-            self.awaiting = 0
-            return True
-        self.held = got
-        return False
+        # a command, the PUBACK after them (or the broker closed). The usual case, a PUBACK
+        # that has come whole, is one read without waiting; anything else goes through _recv().
+        got = self.sock.read(4) if self.held is None and self.t == 0 else None
+        if got != self.ack:
+            if got is not None:
+                self.held = got  # a part of it, or something else: _recv() takes it first
+            got = self._recv(4)
+            if got != self.ack:
+                self.held = got
+                return False
+        self.rx = True
+        self.awaiting = 0
+        return True
 
     def connect(self, addr):
         self.sock.connect(addr)
