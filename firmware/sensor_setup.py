@@ -88,7 +88,9 @@ def add(sensors, specs):
         filters = None
         if spec["filter"] is not None:
             filters = [make_filter(spec["filter"]) for _ in keys]
-        gate = ChangeGate(spec["delta"], int(spec["max_silence_s"] * 1000))
+        gate = None  # no delta: every reading is reported, there is nothing to compare
+        if spec["delta"] is not None:
+            gate = ChangeGate(spec["delta"], int(spec["max_silence_s"] * 1000))
         slot = Slot(spec, len(sensors.keys), len(keys), gate, filters)
         for k in keys:
             sensors.keys.append(k)

@@ -18,7 +18,8 @@ _FAILING = const(2)
 
 class Slot:
     # One sensor: its driver (None while it could not start), where its keys sit in the flat
-    # lists, one filter per key (or None), its change gate and a preallocated value buffer.
+    # lists, one filter per key (or None), its change gate (None without a delta: every
+    # reading is due) and a preallocated value buffer.
     def __init__(self, spec, start, n, gate, filters):
         self.spec = spec
         self.name = spec["name"]
@@ -69,7 +70,7 @@ class SensorSet:
             self.start(slot, now_ms)
         got = None if slot.driver is None else self.read(slot)
         got = self._store(slot, got)
-        due = slot.gate.due(got, now_ms, self.clock.ticks_diff)
+        due = slot.gate is None or slot.gate.due(got, now_ms, self.clock.ticks_diff)
         i = slot.start
         while i < slot.start + slot.n:
             self.due[i] = due
