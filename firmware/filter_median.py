@@ -2,17 +2,6 @@
 # uses it; update() runs once per reading, so its storage is allocated once and reused.
 
 
-class _Key:
-    # Hands back the key it is subscripted with: MicroPython has no slice() constructor.
-    def __getitem__(self, key):
-        return key
-
-
-# A slice of a whole list, built once: `s[:] = ring` builds one, 16 bytes of heap, at every call.
-_WHOLE = _Key()[:]
-del _Key
-
-
 def make(spec):
     # spec: the validated filter dict (sensor_setup.make_filter)
     return MovingMedian(spec["size"])
@@ -34,27 +23,32 @@ class MovingMedian:
         self._count = 0
 
     def update(self, x):
+        # Once the window is full its values stay sorted in the scratch list: the oldest is
+        # found there and replaced by the new one, and the list sorted again, each in C.
+        if x != x:
+            return x  # NaN is no value: it passes as it came, and the window keeps its own
         ring = self._ring
-        ring[self._next] = x
+        s = self._scratch
+        if self._count < self.size:
+            ring[self._next] = x
+            n = self.fill()
+        else:
+            s[s.index(ring[self._next])] = x
+            ring[self._next] = x
+            s.sort()
+            n = self.size
         self._next += 1
         if self._next == self.size:
             self._next = 0
-        s = self._scratch
-        if self._count < self.size:
-            n = self._first()
-        else:  # copied and sorted in C: each step of a sort in Python is a bytecode
-            s[_WHOLE] = ring
-            s.sort()
-            n = self.size
         if n & 1:
             return s[n >> 1]
         n >>= 1
         return (s[n - 1] + s[n]) / 2
 
-    def _first(self):
-        # Until size values came in, the live ones sorted into the scratch list by insertion
-        # (at most 15): their count. A while, not a for over range(): a frame past 11 words
-        # would be put on the heap at every call.
+    def fill(self):
+        # While the window fills: the values seen so far sorted into the scratch list by
+        # insertion; their count. (Named as the encoder's `fill`: a name the board interns
+        # anyway, where a new one would stay in the qstr pools for good.)
         self._count += 1
         n = self._count
         ring = self._ring

@@ -53,6 +53,26 @@ def test_median_keeps_its_storage_between_updates():
     assert m._ring is ring and m._scratch is scratch and len(ring) == len(scratch) == 5
 
 
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 8, 15])
+def test_median_is_the_middle_of_the_window_over_a_long_run_with_repeats(size):
+    import random
+    import statistics
+
+    rnd = random.Random(size)
+    xs = [float(rnd.randint(0, 9)) for _ in range(300)]  # repeats: the oldest found by value
+    m = MovingMedian(size)
+    for i, x in enumerate(xs):
+        assert m.update(x) == statistics.median(xs[max(0, i + 1 - size) : i + 1]), i
+
+
+def test_median_passes_nan_on_and_keeps_its_window():
+    m = MovingMedian(3)
+    feed(m, [1.0, 2.0, 3.0])
+    got = m.update(float("nan"))
+    assert got != got  # NaN, as it came (the encoder reports null)
+    assert m.update(4.0) == 3.0  # the window is 2, 3, 4: the NaN never entered it
+
+
 def test_median_refuses_a_size_below_one():
     with pytest.raises(ValueError):
         MovingMedian(0)
