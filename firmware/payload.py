@@ -1,6 +1,6 @@
 # A reading's body. It goes out every cycle, so it is written into one preallocated buffer with
 # no dict and no json.dumps (heartbeats and events: firmware/report.py): the numbers every
-# reading has are formatted in C at once, the sensors' values are written digit by digit.
+# reading has and the sensors' values are formatted in C, a few at a time.
 from micropython import const
 
 READING_MAX = const(1024)  # the longest reading config.py lets the sensors make
@@ -102,28 +102,6 @@ def _raw(out, n, b):
     return end
 
 
-def _digits(out, n, v, width):
-    # Writes the integer v in decimal straight into out, its digits zero-padded to width: no
-    # string is made (past out's end a store raises IndexError).
-    if v < 0:
-        end = _digits(out, n + 1, -v, width)
-        out[n] = 45  # "-"
-        return end
-    end = n + 1
-    i = 10  # the next power of ten, then where the next digit goes: one local for both keeps
-    while i <= v:  # the frame within 11 words, off the heap (this runs several times a cycle)
-        end += 1
-        i *= 10
-    if end - n < width:
-        end = n + width
-    i = end
-    while i > n:
-        i -= 1
-        out[i] = 48 + v % 10  # "0" + the digit
-        v //= 10
-    return end
-
-
 def _number(out, n, v):
     # A sensor's value: up to three decimals, trailing zeros trimmed (21.5, 21.125, 1013.25),
     # an int as it is, null for what JSON cannot carry.
@@ -131,7 +109,7 @@ def _number(out, n, v):
         if v is None or v - v != 0:  # NaN and the infinities: x - x is NaN only for them
             return _raw(out, n, _NULL)  # JSON has neither
         if type(v) is int:
-            return _digits(out, n, v, 0)
+            return _raw(out, n, b"%d" % v)
         if not -1e15 < v < 1e15:  # too large for fixed point: rare, may allocate
             return _raw(out, n, ("%g" % v).encode())
     v = round(v * _FRACTION_SCALE)  # one float fewer than int(x + 0.5) on the heap
@@ -141,14 +119,15 @@ def _number(out, n, v):
     return _raw(out, n, _fixed(v))
 
 
-def _fixed(scaled):
+def _fixed(v):
     # A value in thousandths as text, formatted in C (its tuple and text are about 40 bytes of
-    # heap; the digit writer took about three times the instructions): trailing zeros trimmed.
-    frac = scaled % _FRACTION_SCALE
+    # heap; a digit writer in Python took about three times the instructions): trailing zeros
+    # trimmed.
+    frac = v % _FRACTION_SCALE
     if not frac:
-        return b"%d" % (scaled // _FRACTION_SCALE)
+        return b"%d" % (v // _FRACTION_SCALE)
     width = _FRACTION_DIGITS
     while frac % 10 == 0:
         frac //= 10
         width -= 1
-    return b"%d.%0*d" % (scaled // _FRACTION_SCALE, width, frac)
+    return b"%d.%0*d" % (v // _FRACTION_SCALE, width, frac)

@@ -4,9 +4,9 @@ A bytecode function whose frame passes 11 words is allocated on the heap at ever
 at its return; in the loop that is an allocation, a free and a share of the next collection per
 call, and the node's cycle had 27 of them. These are the functions every reading runs through:
 each must stay within the limit. Not listed, because they cannot: a function with
-`except ... as e` holds two handler entries (6 words) besides its locals (sensors' _read,
-session's poll and publish, the transport's _wait), and umqtt.simple's own publish and
-wait_msg."""
+`except ... as e` holds two handler entries (6 words) besides its locals (sensors' read,
+session's poll and publish, the transport's _wait). umqtt.simple's publish no longer runs:
+the socket wrapper writes the node's PUBLISH packets itself."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ CYCLE = {
     "node": ["step", "_take_reading", "_send", "_flush", "push", "peek", "pop"],
     "sensors": ["sample", "_sample", "_store", "_settle", "due", "_moved", "update"],
     "filter_median": ["update"],
-    "payload": ["encode", "_values", "_raw", "_digits", "_number", "_fixed"],
+    "payload": ["encode", "_values", "_raw", "_number", "_fixed"],
     "transport": [
         "expect",
         "ready",
