@@ -48,8 +48,8 @@ def skip(sock, op, size):
 def drain(sock, n):
     # Reads n bytes past umqtt, into the write buffer (empty: every read flushes it first);
     # what the wrapper holds of them, read before anyone asked, first.
-    if sock.held is not None and n > 0:
-        n -= len(sock._recv(min(n, len(sock.held))))
+    if sock.first is not None and n > 0:
+        n -= len(sock._recv(min(n, len(sock.first))))
     while n > 0:
         sock._timeout(0)
         got = sock.sock.readinto(sock.out, min(n, len(sock.out)))

@@ -39,9 +39,10 @@ def timeout_for(keepalive_s):
 
 
 class WatchedSocket:
-    # Writes are gathered and sent as one segment before the next read: umqtt writes a PUBLISH
-    # in four or five pieces, and Nagle's algorithm against the broker's delayed ACK held each
-    # QoS 1 publish back by ~40 ms. `sock` is what umqtt reads and writes (a TLS socket over
+    # Writes are gathered and sent as one segment before the next read: umqtt writes a packet
+    # in pieces, and Nagle's algorithm against the broker's delayed ACK held each QoS 1 publish
+    # back by ~40 ms (the node's PUBLISH it writes whole itself, publish() below). `sock` is
+    # what umqtt reads and writes (a TLS socket over
     # TLS); timeouts go to `raw`, the TCP socket under it: MicroPython's TLS socket has no
     # settimeout(), and its reads wait on the TCP socket's timeout.
     def __init__(self, sock, timeout_s, clock, log, raw=None):
@@ -60,7 +61,9 @@ class WatchedSocket:
         self.left = 0  # bytes of the current packet not yet handed to umqtt
         self.ahead = None  # its length bytes, read ahead of umqtt
         self.retained = False  # the retain flag of the last PUBLISH handed to umqtt
-        self.held = None  # bytes read before anyone asked for them (ready(), publish()): first out
+        # What comes first: bytes read before anyone asked for them (ready(), a publish's
+        # PUBACK that was something else), handed out before the socket is read again.
+        self.first = None
         self.pid = 0  # the last PUBLISH's packet id (1 to 65535)
         self.ack = bytearray(b"\x40\x02\x00\x00")  # the PUBACK that answers it
         self.t = None
@@ -84,11 +87,11 @@ class WatchedSocket:
         # Between exchanges: True once a packet has begun to arrive (or the link closed), its
         # first byte kept for umqtt's next read. A poll that finds nothing costs one read of
         # the socket and no call into umqtt.
-        if self.held is None:
+        if self.first is None:
             if self.t != 0:
                 self._timeout(0)
-            self.held = self.sock.read(1)
-        return self.held is not None
+            self.first = self.sock.read(1)
+        return self.first is not None
 
     def flush(self):
         if self.fill:
@@ -145,7 +148,7 @@ class WatchedSocket:
         # methods of their own: this frame stays within 11 words, off the heap.
         if not self.awaiting:
             self.until = self.clock.ticks_add(self.clock.ticks_ms(), self.timeout_s * 1000)
-        if self.held is None and not self.blocking:  # check_msg(): may find nothing
+        if self.first is None and not self.blocking:  # check_msg(): may find nothing
             self._timeout(0)
             first = self.sock.read(1)
         else:
@@ -197,13 +200,13 @@ class WatchedSocket:
 
     def _recv(self, n):
         # n bytes by the deadline (fewer only if the broker closed); OSError(ETIMEDOUT) past it.
-        # Bytes held from an earlier read come first. What the first read brings is returned as
-        # it is: usually all of it, and no copy made.
-        data = self.held
+        # Bytes read before they were asked for (self.first) come first. What the first read
+        # brings is returned as it is: usually all of it, and no copy made.
+        data = self.first
         if data is not None:
-            self.held = None
+            self.first = None
             if len(data) > n:
-                self.held = data[n:]
+                self.first = data[n:]
                 return data[:n]
             if len(data) == n or not data:
                 return data
@@ -321,13 +324,13 @@ class WatchedSocket:
         # ends the exchange. Else they are held for umqtt, who reads on from them: a PINGRESP,
         # a command, the PUBACK after them (or the broker closed). The usual case, a PUBACK
         # that has come whole, is one read without waiting; anything else goes through _recv().
-        got = self.sock.read(4) if self.held is None and self.t == 0 else None
+        got = self.sock.read(4) if self.first is None and self.t == 0 else None
         if got != self.ack:
             if got is not None:
-                self.held = got  # a part of it, or something else: _recv() takes it first
+                self.first = got  # a part of it, or something else: _recv() takes it first
             got = self._recv(4)
             if got != self.ack:
-                self.held = got
+                self.first = got
                 return False
         self.rx = True
         self.awaiting = 0
