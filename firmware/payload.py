@@ -58,8 +58,8 @@ class ReadingEncoder:
     def encode(self, seq, uptime_ms, ts):
         # Returns a memoryview of the message; valid until the next encode(). It runs every
         # cycle: the writers below are plain functions that take the buffer and the position
-        # and return the next one, so they read and store no attribute, and a value costs one
-        # call (two with its fraction) besides its label's. Each step is a statement of its own:
+        # and return the next one, so they read and store no attribute; a value costs its
+        # label's write, _number() and its text's write. Each step is a statement of its own:
         # this frame, and each writer's, stays within 11 words, which keeps it off the heap
         # (a larger one is allocated and freed at every call).
         head = _head(seq, uptime_ms, ts)
@@ -120,7 +120,7 @@ def _number(out, n, v):
 
 
 def _fixed(v):
-    # A value in thousandths as text, formatted in C (its tuple and text are about 40 bytes of
+    # A value in thousandths as text, formatted in C (its tuple and text are about 60 bytes of
     # heap; a digit writer in Python took about three times the instructions): trailing zeros
     # trimmed.
     frac = v % _FRACTION_SCALE

@@ -137,9 +137,10 @@ class SensorSet:
 
 class ChangeGate:
     # Decides whether one sensor's values must be reported now, and remembers what was reported.
-    # delta None: every reading is reported. Otherwise a reading is reported when it is the first,
-    # when any value moved by delta or more since the last report, when max_silence_ms passed since
-    # the last report, or when the sensor started or stopped failing (values None).
+    # A reading is reported when it is the first, when any value moved by delta or more since
+    # the last report, when max_silence_ms passed since the last report, or when the sensor
+    # started or stopped failing (values None). A sensor without a delta has no gate: every
+    # reading is reported (sensor_setup.add).
     def __init__(self, delta, max_silence_ms):
         self.delta = delta
         self.max_silence_ms = max_silence_ms
@@ -152,8 +153,6 @@ class ChangeGate:
         # values: a sequence of numbers, or None when the sensor failed. Records it when due.
         # It runs every cycle: its frame, and each helper's, stays within 11 words, off the heap.
         delta = self.delta
-        if delta is None:
-            return True  # every reading is reported: nothing is compared, nothing to record
         if self._reported and (values is None) == self._failing:
             # Reported before, in the same state: due past max_silence_ms (a negative diff means
             # more than half the tick period went by, over 6 days on a board) or once a value

@@ -298,7 +298,7 @@ class WatchedSocket:
         t = len(topic)
         n += t + 2 + (op & 2)  # the remaining length: topic, its length, packet id, message
         if n > 0x3FFF:
-            raise ValueError("a message of %d bytes is too large to publish" % n)
+            raise ValueError("a PUBLISH of %d bytes is too large to publish" % n)
         out[0] = op
         if n > 0x7F:
             out[1] = n & 0x7F | 0x80
@@ -414,7 +414,8 @@ class Transport:
         sock.expect(0)
 
     def flush(self):
-        # Sends what umqtt wrote and nothing has read after (QoS 0 publishes, PINGREQ).
+        # Sends what umqtt wrote and nothing has read after (a PINGREQ, PUBACKs for commands);
+        # the node's own PUBLISH is sent by the wrapper's publish().
         if self.sock is not None:
             self.sock.flush()
 

@@ -140,11 +140,6 @@ def test_make_filter_refuses_an_unknown_type():
 # --- ChangeGate -------------------------------------------------------------------------------
 
 
-def test_gate_without_delta_reports_every_reading():
-    g = ChangeGate(None, 60000)
-    assert [g.due((20.0,), t, ticks_diff) for t in (0, 10, 20)] == [True, True, True]
-
-
 def test_gate_reports_the_first_reading():
     assert ChangeGate(0.5, 60000).due((20.0,), 0, ticks_diff)
 

@@ -307,14 +307,13 @@ def test_a_degree_sign_reaches_the_wire_intact_on_every_umqtt_version(
 ):
     t, rec = open_transport(version, monkeypatch, tls=False, ca=None, replies=CONNACK)
     assert t.client is not None and rec.raw is not None
-    client = t.client
     specs = described({"type": "mcu", "name": "chip"})
     first = []
 
     def publish(topic, msg, qos):
         if not first:
             first.append((topic, msg))
-            client.publish(topic, msg, True, qos)
+            t.publish(topic, msg, True, qos)  # as session.publish does
         return True
 
     ha.announce(publish, device(), specs, 10, "k1", str(tmp_path / "ha.txt"))

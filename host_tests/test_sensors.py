@@ -132,6 +132,12 @@ def test_sample_says_due_when_a_sensor_without_delta_read(log):
     assert s.sample(0) is True and s.due == [True]
 
 
+def test_a_sensor_without_delta_has_no_gate_and_reports_every_reading(log):
+    s = SensorSet(specs({"type": "sim", "name": "a"}), log, Clock(), Factory(a=[(20.0,)] * 3))
+    assert s.slots[0].gate is None
+    assert [s.sample(t) for t in (0, 10, 20)] == [True, True, True]
+
+
 def test_sample_says_not_due_when_no_value_moved_by_delta(log):
     clock = Clock()
     make = Factory(a=[(20.0,), (20.1,)])

@@ -178,13 +178,6 @@ class MQTTClient:
         if not broker.silent:
             self.raw.pending += b"\xd0\x00"
 
-    def publish(self, topic, msg, retain=False, qos=0):
-        if broker.publish_error is not None:
-            raise broker.publish_error
-        broker.published.append(
-            (_text(topic), msg if isinstance(msg, str) else bytes(msg), retain, qos)
-        )
-
     def subscribe(self, topic, qos=0):
         if broker.subscribe_error is not None:
             raise broker.subscribe_error
@@ -194,18 +187,7 @@ class MQTTClient:
         # What a QoS 1 publish calls (transport.py) when its PUBACK is not the first packet
         # back: one packet, read as umqtt reads it; a PUBACK's rest is left to the caller.
         first = self.sock.read(1)
-        if first == b"\x40":
-            return 0x40
-        if first == b"\xd0":
-            self.sock.read(1)
-            return None
-        if first == DELIVERY[:1]:
-            self.sock.read(1)
-        if broker.inbox:
-            topic, msg = broker.inbox.pop(0)
-            self.cb(topic, msg)
-            return 0x30
-        return None
+        return 0x40 if first == b"\x40" else self._take(first)
 
     def check_msg(self):
         if broker.check_error is not None:
@@ -213,7 +195,12 @@ class MQTTClient:
         self.sock.setblocking(False)  # as umqtt does: only the first read may find nothing
         first = self.sock.read(1)
         self.sock.setblocking(True)
-        if first == b"\xd0":  # PINGRESP: consumed, reported as nothing
+        return self._take(first)
+
+    def _take(self, first):
+        # The packet that begins with `first`: a PINGRESP is consumed and reported as nothing,
+        # a delivery hands broker.inbox's next message to the callback.
+        if first == b"\xd0":
             self.sock.read(1)
             return None
         if first == DELIVERY[:1]:
