@@ -10,12 +10,14 @@
 # (linkdown.py) are imported for the job and dropped after it.
 from micropython import const
 
-from firmware.transport import NO_ANSWER
-
 ONLINE = b"online"
 OFFLINE = b"offline"
 _CMD_QUEUE = const(4)
 _PROVEN_MS = const(30000)
+# transport.expect()'s answer awaited by no packet: one deadline for all the reads of a poll.
+# Not imported from transport.py: the boot that builds the HA record needs Topics, not the
+# transport's code on the heap.
+_NO_ANSWER = const(-1)
 
 
 # The MQTT topic contract (docs/topics.md), built once at boot so the loop never formats a topic.
@@ -113,7 +115,7 @@ class Session:
             t = self.transport
             sock = t.sock
             if sock.ready():  # something came: umqtt reads it (the usual poll finds nothing)
-                sock.expect(NO_ANSWER)  # one deadline for every packet this poll reads
+                sock.expect(_NO_ANSWER)  # one deadline for every packet this poll reads
                 for _ in range(_CMD_QUEUE):
                     if t.client.check_msg() is None:
                         break

@@ -27,7 +27,6 @@ IN_MAX = const(2048)
 _PUBLISH = const(0x30)
 _PUBACK = const(0x40)
 _PINGRESP = const(0xD0)
-NO_ANSWER = const(-1)  # expect(NO_ANSWER): one deadline for several reads, no answer awaited
 _ETIMEDOUT = const(110)  # MicroPython's errno on every port
 _EAGAIN = const(11)
 
@@ -77,8 +76,9 @@ class WatchedSocket:
 
     def expect(self, op, fresh=True):
         # Starts an exchange: every read until expect(0) shares one deadline, however many
-        # other packets come meanwhile; `op` is the answer it waits for. fresh=False goes on
-        # with the running deadline (a connect: CONNACK, birth PUBACK and SUBACK in one).
+        # other packets come meanwhile; `op` is the answer it waits for (-1: none, the reads of
+        # one poll, session.py). fresh=False goes on with the running deadline (a connect:
+        # CONNACK, birth PUBACK and SUBACK in one).
         self.awaiting = op
         if fresh and op:  # outside an exchange every packet sets its own deadline (_start)
             self.until = self.clock.ticks_add(self.clock.ticks_ms(), self.timeout_s * 1000)

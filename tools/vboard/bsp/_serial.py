@@ -84,8 +84,8 @@ def _size(path):
 # The board support a process can import: with the filesystem mounted at / the bsp folder is out
 # of reach, so a serial board imports these before it mounts it.
 # (and the port's own module, named as its platform: esp32 or rp2).
-_BSP = ("machine", "_pin", "_machine_io", "network", "_wlan", "socket", "ntptime", "onewire")
-_BSP += ("ds18x20",)
+_BSP = ("machine", "_pin", "_machine_io", "network", "_wlan", "_join", "socket", "ntptime")
+_BSP += ("onewire", "ds18x20")
 _BSP += ("dht", "_repl")
 
 

@@ -4,12 +4,13 @@
 # whatever this module says; the firmware drops its MQTT link itself when Wi-Fi goes down.
 #
 # On a board this module is C in ROM: no heap, no interned names. Here it is kept to what a
-# program's loop calls (isconnected, status, active); the calls made at a join or at setup (scan,
-# connect, config, ifconfig) run from _wlan.py, loaded for the call and dropped after it. Every
-# global, attribute and short string here is a name interned for the board's lifetime (bspcode.py
-# compiles this to .mpy, which keeps no const() and no local names), so an interface's state is a
-# list indexed by const()s (_wlan.py has the same ones: host_tests check that they agree), and
-# the port's constants the firmware rarely asks for (STAT_*, AUTH_*) come from constants.txt.
+# program's loop calls (isconnected, status, active); the calls made at a join (scan, connect,
+# ifconfig: _join.py) or at setup (an interface made, config(): _wlan.py) are loaded for the call
+# and dropped after it. Every global, attribute and short string here is a name interned for the
+# board's lifetime (bspcode.py compiles this to .mpy, which keeps no const() and no local names),
+# so an interface's state is a list indexed by const()s (_join.py and _wlan.py have the same
+# ones: host_tests check that they agree), and the port's constants the firmware rarely asks for
+# (STAT_*, AUTH_*) come from constants.txt.
 import sys
 import time
 
@@ -19,7 +20,7 @@ from micropython import const
 STA_IF = 0
 AP_IF = 1
 # What the simulation needs of the port's status codes and security values, in this order.
-# (_wlan.py reads these, the tables, as network._CODES and network._NOT_ACTIVE.)
+# (_join.py and _wlan.py read these, the tables, as network._CODES and network._NOT_ACTIVE.)
 _IDLE = const(0)
 _CONNECTING = const(1)
 _GOT_IP = const(2)
@@ -115,18 +116,16 @@ def _update(state):
         _vboard.happened("drop")  # a drop while no link is up has nothing to take down
 
 
-def _cold(name, *args):
-    # Runs _wlan.<name>(*args): loaded for the call and dropped after it, unless it was loaded
-    # already (a board with its serial port imports the board support before it mounts its
-    # filesystem at /, and keeps it).
-    if "_wlan" in sys.modules:
-        return getattr(sys.modules["_wlan"], name)(*args)
-    import _wlan
-
+def _cold(module, name, *args):
+    # Runs <module>.<name>(*args) (_join or _wlan): loaded for the call and dropped after it,
+    # unless it was loaded already (a board with its serial port imports the board support
+    # before it mounts its filesystem at /, and keeps it).
+    if module in sys.modules:
+        return getattr(sys.modules[module], name)(*args)
     try:
-        return getattr(_wlan, name)(*args)
+        return getattr(__import__(module), name)(*args)
     finally:
-        del sys.modules["_wlan"]
+        sys.modules.pop(module, None)  # (absent when the import itself failed)
 
 
 class WLAN:
@@ -137,7 +136,7 @@ class WLAN:
         if id not in (STA_IF, AP_IF):
             raise ValueError("invalid WLAN interface identifier")
         if _ifaces[id] is None:
-            _ifaces[id] = _cold("iface", id)
+            _ifaces[id] = _cold("_wlan", "iface", id)
         self._if = _ifaces[id]
 
     def active(self, on=None):
@@ -152,11 +151,11 @@ class WLAN:
 
     def scan(self):
         _update(self._if)
-        return _cold("scan", self._if)
+        return _cold("_join", "scan", self._if)
 
     def connect(self, ssid=None, key=None, *, bssid=None, password=None):
         _update(self._if)
-        _cold("connect", self._if, ssid, key if password is None else password)
+        _cold("_join", "connect", self._if, ssid, key if password is None else password)
 
     def disconnect(self):
         i = self._if
@@ -186,10 +185,10 @@ class WLAN:
 
     def ifconfig(self, config=None):
         _update(self._if)
-        return _cold("ifconfig", self._if, config)
+        return _cold("_join", "ifconfig", self._if, config)
 
     def config(self, *args, **kw):
-        return _cold("config", self._if, args, kw)
+        return _cold("_wlan", "config", self._if, args, kw)
 
 
 # The security constants are class attributes (WLAN.SEC_*), which only exist when set.
