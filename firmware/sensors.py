@@ -9,7 +9,7 @@ from micropython import const
 from firmware.log import why
 from firmware.unload import drop
 
-RETRY_MS = const(60000)  # how often a sensor whose driver could not start is tried again
+_RETRY_MS = const(60000)  # how often a sensor whose driver could not start is tried again
 
 _NEVER_READ = const(0)
 _OK = const(1)
@@ -66,7 +66,7 @@ class SensorSet:
 
     def _sample(self, slot, now_ms):
         # One sensor: read, filtered into the flat lists, and whether its keys are due.
-        if slot.driver is None and self.clock.ticks_diff(now_ms, slot.tried_at) >= RETRY_MS:
+        if slot.driver is None and self.clock.ticks_diff(now_ms, slot.tried_at) >= _RETRY_MS:
             self.start(slot, now_ms)
         got = None if slot.driver is None else self.read(slot)
         got = self._store(slot, got)

@@ -19,7 +19,7 @@
 # character would go out with a wrong length and the broker would drop the link.
 from micropython import const
 
-DEFAULT_TIMEOUT_S = const(5)
+_DEFAULT_TIMEOUT_S = const(5)
 _OUT_MAX = const(256)  # one MQTT packet header plus a typical reading; also the drain buffer
 # The largest packet handed to umqtt: twice commands.MAX_BYTES, so a command somewhat over its
 # limit still reaches commands.parse(), which answers the sender with an error event.
@@ -34,7 +34,7 @@ _EAGAIN = const(11)
 def timeout_for(keepalive_s):
     # A blocked call must end before the keepalive check would have noticed the dead link
     # (a third of it), but a slow PUBACK deserves at least 2 s.
-    return max(2, min(DEFAULT_TIMEOUT_S, keepalive_s // 3))
+    return max(2, min(_DEFAULT_TIMEOUT_S, keepalive_s // 3))
 
 
 class WatchedSocket:
@@ -368,7 +368,7 @@ class Transport:
         keepalive,
         tls=False,
         ca_data=None,
-        timeout_s=DEFAULT_TIMEOUT_S,
+        timeout_s=_DEFAULT_TIMEOUT_S,
         clock=None,
         log=None,
     ):

@@ -14,7 +14,7 @@ from conftest import validated_sensors as specs
 from firmware import config
 from firmware.sensor_setup import describe, driver_for, keys_for
 from firmware.sensor_sim import SimSensor
-from firmware.sensors import RETRY_MS, SensorSet
+from firmware.sensors import _RETRY_MS, SensorSet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
@@ -335,7 +335,7 @@ def test_a_driver_that_cannot_start_is_retried_after_a_minute_and_then_read(log)
     make.absent["room"] = OSError(19)
     s = SensorSet(specs({"type": "dht22", "name": "room", "pin": 4}), log, clock, make)
     del make.absent["room"]
-    s.sample(clock.advance(RETRY_MS))
+    s.sample(clock.advance(_RETRY_MS))
     assert (make.attempts["room"], s.values) == (2, [20.0, 50.0])
 
 
@@ -344,9 +344,9 @@ def test_a_failed_retry_is_not_logged_again_and_a_late_start_is(log):
     make = Factory(room=[(20.0, 50.0)])
     make.absent["room"] = OSError(19)
     s = SensorSet(specs({"type": "dht22", "name": "room", "pin": 4}), log, clock, make)
-    s.sample(clock.advance(RETRY_MS))
+    s.sample(clock.advance(_RETRY_MS))
     del make.absent["room"]
-    s.sample(clock.advance(RETRY_MS))
+    s.sample(clock.advance(_RETRY_MS))
     assert len(sensor_lines(log)) == 2 and "found" in sensor_lines(log)[1]
 
 
@@ -356,7 +356,7 @@ def test_retry_timing_counts_across_the_tick_wrap(log):
     make.absent["room"] = OSError(19)
     s = SensorSet(specs({"type": "dht22", "name": "room", "pin": 4}), log, clock, make)
     del make.absent["room"]
-    s.sample(clock.advance(RETRY_MS - 1))
+    s.sample(clock.advance(_RETRY_MS - 1))
     first = make.attempts["room"]
     s.sample(clock.advance(1))
     assert (first, make.attempts["room"]) == (1, 2)
@@ -599,7 +599,7 @@ def test_a_retry_loads_the_setup_code_and_drops_it_again(log):
     f.absent["t"] = OSError(19)
     s = SensorSet(specs({"type": "sim", "name": "t"}), log, clock, f)
     del f.absent["t"]
-    s.sample(clock.advance(RETRY_MS))
+    s.sample(clock.advance(_RETRY_MS))
     assert (f.attempts["t"], s.values) == (2, [1.0])
     assert "firmware.sensor_setup" not in sys.modules
 
