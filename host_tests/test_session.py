@@ -388,6 +388,17 @@ def test_qos0_publishes_and_pings_are_flushed_at_once(make, clock, umqtt):
     s = make()
     s.poll(clock.now)
     sock = s.transport.sock
-    sock.write(b"\x30\x00")  # as umqtt.publish would, then the session flushes
-    s.publish(b"t", b"x", False, 0, clock.now)
+    raw = sock.sock
+    sent = []
+    write = raw.write
+
+    def recorded(buf, n=-1):
+        sent.append(bytes(buf)[: len(buf) if n < 0 else n])
+        return write(buf, n)
+
+    raw.write = recorded
+    sock.write(b"\xc0\x00")  # a PINGREQ umqtt wrote and nothing has sent yet
+    assert s.publish(b"t", b"x", False, 0, clock.now) is True
     assert sock.fill == 0
+    assert b"".join(sent) == b"\xc0\x00" + b"\x30\x04\x00\x01tx"  # the PINGREQ first, then it
+    assert s.online and umqtt.broker.published[-1] == ("t", b"x", False, 0)
