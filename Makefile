@@ -42,11 +42,11 @@ help:
 	@echo "make test-fast  only the host tests that start no process (seconds)"
 	@echo "make test-ota   an update over the air cut by power at 20 points (minutes)"
 	@echo "make test-ha    the firmware's discovery against a real Home Assistant"
-	@echo "make flash      [BOARD=esp32|picow] [PORT=...]: compile and copy the firmware to a board"
+	@echo "make flash      [BOARD=esp32|picow] [PORT=...] [NOLINES=1]: compile and copy the firmware to a board"
 	@echo "make repl | reset | ls | provision | erase-config    [PORT=...]"
 	@echo "make listen     [BROKER=host:port] [DEVICE=id] [CSV=file [PLOT=1]]: watch every node's readings"
 	@echo "make plot       CSV=file: a PNG per device of every reading over time"
-	@echo "make ota        DEVICE=id|all [BROKER=] [FORCE=1] [TRIAL=s]: update nodes over the air"
+	@echo "make ota        DEVICE=id|all [BROKER=] [FORCE=1] [TRIAL=s] [NOLINES=1]: update nodes over the air"
 	@echo "make get        DEVICE=id [KEY=mqtt.port] [BROKER=]: a node's running settings"
 	@echo "make set        DEVICE=id KEY=interval_s VALUE=30 [BROKER=]: change one, kept in config.json"
 	@echo "make vboard     [BROKER=] [ID=] [BOARD=] [FS=] [SERIAL=] [HEAP=] [UMQTT=1.3.4..1.8.0]: one virtual board"
@@ -129,7 +129,7 @@ plot: $(STAMP)
 	$(PY) -m tools.plot $(if $(CSV),$(CSV),$(error make plot needs CSV=file, e.g. CSV=readings.csv))
 
 flash: $(STAMP)
-	$(PY) -m tools.flash flash $(if $(filter command line environment,$(origin BOARD)),--board $(BOARD)) $(call opt,PORT,--port)
+	$(PY) -m tools.flash flash $(if $(filter command line environment,$(origin BOARD)),--board $(BOARD)) $(call opt,PORT,--port) $(if $(NOLINES),--no-line-numbers)
 
 repl: $(STAMP)
 	$(PY) -m tools.flash repl $(call opt,PORT,--port)
@@ -148,7 +148,8 @@ erase-config: $(STAMP)
 
 ota: $(STAMP)
 	$(PY) -m tools.ota '$(DEVICE)' $(call opt,BROKER,--broker) $(call opt,SECRETS,--secrets) \
-		$(if $(FORCE),--force) $(call opt,TRIAL,--trial) $(call opt,OTA_SRC,--src)
+		$(if $(FORCE),--force) $(call opt,TRIAL,--trial) $(call opt,OTA_SRC,--src) \
+		$(if $(NOLINES),--no-line-numbers)
 
 get: $(STAMP)
 	$(PY) -m tools.remote get '$(DEVICE)' $(if $(KEY),'$(KEY)') $(call opt,BROKER,--broker)

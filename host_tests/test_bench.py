@@ -154,7 +154,9 @@ def _program(kind: str, resident: int, alloc: float, cpu: int) -> dict[str, Any]
     }
     base = {"before_main": 7000, "bsp": 10000, "interpreter": 600, "qstr_pool_bytes": 900}
     first = m | {"resident_heap_bytes": resident + 4000}  # config.py's names, at a first boot
-    return {"base": base | {"boot_py": 500}, "py": m, "mpy": m, "romfs": m, "mpy_first": first}
+    o3 = m | {"resident_heap_bytes": resident - 1400}  # no line numbers
+    runs = {"py": m, "mpy": m, "romfs": m, "mpy_o3": o3, "mpy_first": first}
+    return {"base": base | {"boot_py": 500}, **runs}
 
 
 def _raw(net_sn: int, alloc_sn: float, smallest_kb: int) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -305,6 +307,27 @@ def test_packed_romfs_image_is_imported_from_on_the_runtime(tmp_path: Path) -> N
     assert done.stdout.strip() == "42", done.stdout + done.stderr
 
 
+@pytest.mark.skipif(not MICROPYTHON.exists(), reason="no .venv/bin/micropython (make setup)")
+def test_the_O3_row_compiles_without_line_numbers(tmp_path: Path) -> None:
+    # The row's point is what the line numbers cost: its .mpy must really lack them.
+    lines = {}
+    for options in ((), ("-O3",)):
+        fs = tmp_path / ("O3" if options else "O0")
+        fs.mkdir()
+        (fs / "fails.py").write_text("def f():\n    x = 1\n    return x // 0\n")
+        bench_boards.to_mpy(fs / "fails.py", "fails.mpy", bench_boards.WHEEL.arch, options)
+        (fs / "main.py").write_text(
+            "import sys\nimport fails\ntry:\n    fails.f()\n"
+            "except ZeroDivisionError as e:\n    sys.print_exception(e)\n"
+        )
+        done = subprocess.run(
+            [str(MICROPYTHON), "main.py"], cwd=fs, capture_output=True, text=True, timeout=30
+        )
+        lines[options] = [ln for ln in done.stdout.splitlines() if "fails.mpy" in ln]
+    assert lines[()] == ['  File "fails.mpy", line 3, in f'], lines
+    assert lines[("-O3",)] == ['  File "fails.mpy", line 1, in f'], lines
+
+
 def test_seen_sorts_readings_and_heartbeats_by_device_as_the_inbox_grows() -> None:
     from types import SimpleNamespace
 
@@ -336,6 +359,7 @@ def test_report_as_markdown_for_the_readme() -> None:
     text = bench_report.report({"32-bit": res}, markdown=True)
     assert "| resident heap, .mpy, net of the board | 30,720 | 5,000 |" in text
     assert "| … the virtual board's share | 17,000 |" in text
+    assert "| … .mpy compiled -O3 (tracebacks say line 1), net | 29,320 | 3,600 |" in text
 
 
 def test_each_runtimes_live_boards_have_devices_of_their_own() -> None:

@@ -50,6 +50,18 @@ def test_the_firmware_is_bytecode_only_so_any_architecture_loads_it(
         assert f.read_bytes()[:3] == b"M\x06\x00", f.name
 
 
+@pytest.mark.slow
+def test_without_line_numbers_every_module_is_smaller(tmp_path: Path) -> None:
+    """make flash NOLINES=1: every module has functions, so every one loses its line table."""
+    default = fwcompile.compile_firmware("armv6m", tmp_path / "default")
+    lean = fwcompile.compile_firmware(
+        "armv6m", tmp_path / "lean", options=[fwcompile.NO_LINE_NUMBERS]
+    )
+    sizes = {f.name: f.stat().st_size for f in default}
+    assert sorted(f.name for f in lean) == sorted(sizes)
+    assert all(f.stat().st_size < sizes[f.name] for f in lean)
+
+
 def test_a_module_names_its_source_as_the_file_the_board_has(tmp_path: Path) -> None:
     """One interned name per module, not two: a traceback names firmware/x.mpy, which is also the
     module's __file__, with the source's line numbers."""

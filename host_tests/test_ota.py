@@ -14,6 +14,8 @@ import pytest
 from firmware import atomic, ota, otaboot
 from tools import ota as host
 
+ROOT = Path(__file__).resolve().parent.parent
+
 KEY = b"a key of sixteen or more"
 MPY = 0xB06
 
@@ -343,6 +345,18 @@ def test_a_power_cut_at_any_step_of_switch_trial_or_rollback_leaves_old_or_new(
 
 
 # -- the node's side of the command -------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_an_update_without_line_numbers_has_the_same_files_each_smaller() -> None:
+    # make ota NOLINES=1: as make flash NOLINES=1 compiles; boot.py and main.py stay source.
+    mpy = 6 | 3 << 8
+    default = dict(host.build(ROOT, mpy))
+    lean = dict(host.build(ROOT, mpy, no_line_numbers=True))
+    assert lean.keys() == default.keys()
+    for name in ("boot.py", "main.py"):
+        assert lean.pop(name) == default.pop(name)
+    assert all(len(lean[name]) < len(default[name]) for name in default)
 
 
 def test_a_node_without_an_ota_key_refuses_every_update(umqtt, clock, log) -> None:

@@ -117,6 +117,8 @@ def in_process_figures(
             # Resident heap only: a few cycles are enough for the harness to report.
             "mpy": measure.in_process(rt, kind, workdir, addr, 100, "mpy"),
             "romfs": measure.in_process(rt, kind, workdir, addr, 100, "romfs"),
+            # What dropping line numbers (mpy-cross -O3) would save: not what `make flash` does.
+            "mpy_o3": measure.in_process(rt, kind, workdir, addr, 100, "mpy-O3"),
         }
     # sensornode's first boot on new files checks them with config.py (firmware/validated.py),
     # builds the HA record and restarts once: the figure is the node after that restart
@@ -206,6 +208,7 @@ def assemble(
                 "resident_heap_bytes_romfs": g["romfs"]["resident_heap_bytes"],
                 "net_resident_heap_bytes_py": _net(g["py"], base),
                 "net_resident_heap_bytes_romfs": _net(g["romfs"], base),
+                "net_resident_heap_bytes_mpy_o3": _net(g["mpy_o3"], base),
                 "qstr_pool_bytes_mpy": g["mpy"]["qstr_pool_bytes"],
                 "qstr_pool_bytes_py": g["py"]["qstr_pool_bytes"],
                 **_cpu(g["py"], alone),

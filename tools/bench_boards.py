@@ -143,10 +143,12 @@ def sensornode_fs(
     config: dict[str, Any] | None = None,
     boot_window: bool = True,
     mpy: str | None = None,
+    mpy_options: tuple[str, ...] = (),
 ) -> Path:
     """sensornode flashed as layout.flash does, optionally with another main.py (plus the
     harness), without boot.py, or with the firmware as bytecode .mpy for the mpy arch (as
-    `make flash` leaves a board)."""
+    `make flash` leaves a board; mpy_options: more mpy-cross options for the firmware, such
+    as -O3, which `make flash NOLINES=1` adds; umqtt.simple stays as the board has it)."""
     layout.flash(fs, BOARD, features_config(broker, config), layout.DEFAULT_SECRETS)
     if main is not None:
         (fs / "main.py").write_text(main)
@@ -155,15 +157,15 @@ def sensornode_fs(
         (fs / "boot.py").unlink()
     if mpy:
         for py in sorted((fs / "firmware").glob("*.py")):
-            to_mpy(py, fwcompile.source_name(py), mpy)  # as `make flash` compiles it
+            to_mpy(py, fwcompile.source_name(py), mpy, mpy_options)  # as `make flash` does
         umqtt_mpy(fs, mpy)
     return fs
 
 
-def to_mpy(py: Path, name: str, arch: str) -> None:
+def to_mpy(py: Path, name: str, arch: str, options: tuple[str, ...] = ()) -> None:
     """Replaces py with its bytecode .mpy for arch (mpy-cross; no native code in it)."""
     out = str(py.with_suffix(".mpy"))
-    cmd = [fwcompile.mpy_cross(), f"-march={arch}", "-s", name, "-o", out, str(py)]
+    cmd = [fwcompile.mpy_cross(), *options, f"-march={arch}", "-s", name, "-o", out, str(py)]
     subprocess.run(cmd, check=True)
     py.unlink()
 
@@ -176,7 +178,9 @@ def umqtt_mpy(fs: Path, arch: str) -> None:
     to_mpy(fs / "umqtt" / "simple.py", "umqtt/simple.py", arch)
 
 
-def bare_fs(fs: Path, main: str, *, mpy: str | None = None) -> Path:
+def bare_fs(
+    fs: Path, main: str, *, mpy: str | None = None, mpy_options: tuple[str, ...] = ()
+) -> Path:
     """The bare loop's board: main.py and bare_loop.py, nothing else (no boot.py, no config);
     with mpy, bare_loop and umqtt.simple as bytecode .mpy for that arch."""
     if fs.exists():
@@ -186,7 +190,7 @@ def bare_fs(fs: Path, main: str, *, mpy: str | None = None) -> Path:
     shutil.copy2(HARNESS, fs / HARNESS.name)
     (fs / "main.py").write_text(main)
     if mpy:
-        to_mpy(fs / BARE_LOOP.name, f"{BARE_LOOP.stem}.mpy", mpy)  # as the firmware's
+        to_mpy(fs / BARE_LOOP.name, f"{BARE_LOOP.stem}.mpy", mpy, mpy_options)  # as firmware/
         umqtt_mpy(fs, mpy)
     return fs
 

@@ -75,13 +75,15 @@ def in_process(
 ) -> dict[str, Any]:
     """Resident heap, allocation per cycle and the per-part profile, from the harness.
     code: "py" (source, as the virtual board lays it out), "mpy" (the program and umqtt.simple
-    as bytecode .mpy, as `make flash` leaves a board) or "romfs" (those .mpy in a ROMFS image).
+    as bytecode .mpy, as `make flash` leaves a board), "mpy-O3" (the same compiled with
+    mpy-cross -O3: no line numbers, no asserts) or "romfs" (those .mpy in a ROMFS image).
     sensornode is measured on a boot after its first (boot_once) unless first_boot."""
     fs = workdir / f"{rt.key}-measure-{kind}-{code}{'-first' if first_boot else ''}"
     romfs = code == "romfs"
     measure = scripts.MEASURE_ROMFS if romfs else scripts.MEASURE
     mpy = rt.arch if code != "py" else None
-    uid = _program_fs(kind, fs, broker, measure, cycles, mpy)
+    options = ("-O3",) if code == "mpy-O3" else ()
+    uid = _program_fs(kind, fs, broker, measure, cycles, mpy, options)
     if romfs:
         pack_romfs(fs, workdir / f"{rt.key}-romfs-{kind}")
         # A board mounts its ROM partition before boot.py, which imports from it already.
@@ -155,16 +157,24 @@ def callgrind_total(out: Path) -> int:
 
 
 def _program_fs(
-    kind: str, fs: Path, broker: tuple[str, int], script: str, cycles: int, mpy: str | None = None
+    kind: str,
+    fs: Path,
+    broker: tuple[str, int],
+    script: str,
+    cycles: int,
+    mpy: str | None = None,
+    mpy_options: tuple[str, ...] = (),
 ) -> str:
     """Lays out the program's board: its boot as main.py begins it, then `script` (formatted
     with kind, program: the booted object's name, and cycles); returns the board's uid."""
     if kind == "sensornode":
         tail = script.format(kind=kind, program="node", cycles=cycles)
-        sensornode_fs(fs, broker, main=scripts.SENSORNODE_BOOT + tail, mpy=mpy)
+        main = scripts.SENSORNODE_BOOT + tail
+        sensornode_fs(fs, broker, main=main, mpy=mpy, mpy_options=mpy_options)
         return UID
     tail = script.format(kind=kind, program="bare", cycles=cycles)
-    bare_fs(fs, scripts.BARE_BOOT.format(**bare_params(broker)) + tail, mpy=mpy)
+    main = scripts.BARE_BOOT.format(**bare_params(broker)) + tail
+    bare_fs(fs, main, mpy=mpy, mpy_options=mpy_options)
     return BARE_UID
 
 

