@@ -172,6 +172,7 @@ def _raw(net_sn: int, alloc_sn: float, smallest_kb: int) -> tuple[dict[str, Any]
             }
         ],
         "instructions": {"sensornode": 150000, "bare": None},
+        "instructions_runs": [{"sensornode": 150000, "bare": None}],
         "heaps": {k: heap for k in ("sensornode", "sensornode_mpy", "bare", "bare_mpy")},
         "extras": {"outbox full": {"bytes": 7936}, "TLS on": {"bytes": None, "error": "no ssl"}},
     }
@@ -246,6 +247,13 @@ def test_report_prints_both_runtimes_with_targets_and_extras() -> None:
     assert any(
         counted in line and "150,000" in line and "n/a" in line for line in text.splitlines()
     )
+
+
+def test_the_instruction_count_is_the_median_of_its_runs_and_none_without_one() -> None:
+    assert bench_measure.median_count([178792, 166452, 166530]) == 166530
+    assert bench_measure.median_count([166452, 178792]) == 172622
+    assert bench_measure.median_count([166452, None, 166530]) is None
+    assert bench_measure.median_count([]) is None
 
 
 def test_instructions_per_cycle_leave_the_boot_out(tmp_path: Path, monkeypatch: Any) -> None:

@@ -16,7 +16,7 @@ sensornode's default. The bare loop is tools/bare_loop.py: join, connect, json.d
   each measured on the same runtime.
 - CPU per cycle: the board thread's CPU time, each program alone on its board, in turns; and,
   with valgrind installed, the user-mode instructions per cycle of the same run under callgrind,
-  which the machine's load does not move.
+  which the machine's load moves far less (the median of as many runs).
 - The smallest heap: a bisection of `-X heapsize` from 0, each run booting and then doing
   --cycles cycles (default 10,000), the result confirmed by several runs in a row.
 - First reading, wire bytes, recovery and the fleet: whole board processes (tools/bench_live.py).
@@ -135,10 +135,15 @@ def in_process_figures(
         {kind: measure.cpu_alone(rt, kind, workdir, addr, cycles) for kind in KINDS}
         for _ in range(rounds)
     ]
-    say(f"{rt.key}: instructions per cycle under callgrind, each program alone")
-    got["instructions"] = {
-        kind: measure.instructions_alone(rt, kind, workdir, addr) for kind in KINDS
-    }
+    # Instructions per cycle: the median of as many runs. Runs of the same firmware differed by
+    # up to 7 % (README, "How to read it"): not by the load, as CPU time does, but by enough.
+    say(f"{rt.key}: instructions per cycle under callgrind, {rounds} run(s) of each alone")
+    counts = [
+        {kind: measure.instructions_alone(rt, kind, workdir, addr) for kind in KINDS}
+        for _ in range(rounds)
+    ]
+    got["instructions_runs"] = counts
+    got["instructions"] = {kind: measure.median_count([c[kind] for c in counts]) for kind in KINDS}
     say(f"{rt.key}: smallest heap, bisecting -X heapsize from 0, {cycles} cycles a run")
     got["heaps"] = measure.min_heaps(rt, workdir, addr, cycles, args.confirm)
     say(f"{rt.key}: optional parts on top of the idle node")
@@ -213,6 +218,7 @@ def assemble(
                 "qstr_pool_bytes_py": g["py"]["qstr_pool_bytes"],
                 **_cpu(g["py"], alone),
                 "instructions_per_cycle": got["instructions"][kind],
+                "instructions_per_cycle_runs": [c[kind] for c in got["instructions_runs"]],
                 "first_reading_ms_runs": firsts,
                 "min_heapsize_bytes_py": heaps[kind]["bytes"],
                 "min_heapsize_runs": heaps,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import shutil
+import statistics
 import subprocess
 import threading
 from collections.abc import Callable
@@ -119,9 +120,10 @@ def instructions_alone(
     rt: Runtime, kind: str, workdir: Path, broker: tuple[str, int]
 ) -> int | None:
     """User-mode instructions per cycle of one program alone on its board (cpu_alone's run),
-    counted by valgrind's callgrind; None without valgrind. Unlike CPU time it does not move with
-    what the machine does, so a change's effect shows even where runs of CPU time disagree; it
-    leaves out the system calls, which CPU time counts."""
+    counted by valgrind's callgrind; None without valgrind. It moves far less than CPU time with
+    what the machine does, so a change's effect shows where runs of CPU time disagree (though
+    runs of the same firmware differed by up to 7 %: the bench takes a median); it leaves out
+    the system calls, which CPU time counts."""
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         return None
@@ -141,6 +143,13 @@ def instructions_alone(
             raise RuntimeError(f"bench: {kind} under callgrind: {ran['problem']}")
         totals.append(callgrind_total(out))
     return round((totals[1] - totals[0]) / (COUNTED_CYCLES[1] - COUNTED_CYCLES[0]))
+
+
+def median_count(counts: list[int | None]) -> int | None:
+    """The median of instructions_alone()'s counts, or None when a run had no count."""
+    if not counts or any(c is None for c in counts):
+        return None
+    return round(statistics.median(c for c in counts if c is not None))
 
 
 def callgrind_total(out: Path) -> int:
