@@ -11,6 +11,7 @@ import pytest
 
 from tools import bench, bench_boards, bench_live, bench_measure, bench_report, bench_scripts
 from tools.bench_extras import EXTRAS, Extra, tls_extras
+from tools.compile import NO_LINE_NUMBERS
 from tools.vboard import layout
 from tools.vboard.supervisor import MICROPYTHON
 
@@ -247,6 +248,26 @@ def test_report_prints_both_runtimes_with_targets_and_extras() -> None:
     assert any(
         counted in line and "150,000" in line and "n/a" in line for line in text.splitlines()
     )
+
+
+def test_the_O3_measurement_lays_out_the_program_compiled_as_flash_nolines_does(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    laid_out: dict[str, Any] = {}
+
+    class Stop(Exception):
+        pass
+
+    def program_fs(*args: Any) -> str:
+        laid_out["mpy"], laid_out["options"] = args[5:7]
+        raise Stop  # the layout is what is asked here, not a board run
+
+    monkeypatch.setattr(bench_measure, "_program_fs", program_fs)
+    rt = bench_boards.BOARD_SIZED
+    for code, options in (("mpy", ()), ("mpy-O3", (NO_LINE_NUMBERS,))):
+        with pytest.raises(Stop):
+            bench_measure.in_process(rt, "sensornode", tmp_path, ("127.0.0.1", 1), 100, code)
+        assert laid_out == {"mpy": rt.arch, "options": options}
 
 
 def test_the_instruction_count_is_the_median_of_its_runs_and_none_without_one() -> None:

@@ -135,8 +135,8 @@ def in_process_figures(
         {kind: measure.cpu_alone(rt, kind, workdir, addr, cycles) for kind in KINDS}
         for _ in range(rounds)
     ]
-    # Instructions per cycle: the median of as many runs. Runs of the same firmware differed by
-    # up to 7 % (README, "How to read it"): not by the load, as CPU time does, but by enough.
+    # Instructions per cycle: the median of as many runs. A single count of the same firmware
+    # moved by up to 7 % between runs (README, "How to read it").
     say(f"{rt.key}: instructions per cycle under callgrind, {rounds} run(s) of each alone")
     counts = [
         {kind: measure.instructions_alone(rt, kind, workdir, addr) for kind in KINDS}

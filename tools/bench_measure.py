@@ -32,6 +32,7 @@ from tools.bench_boards import (
     sensornode_fs,
 )
 from tools.bench_extras import Extra
+from tools.compile import NO_LINE_NUMBERS
 from tools.vboard import layout
 
 UID = "5e0500a1b2c3"
@@ -76,14 +77,14 @@ def in_process(
 ) -> dict[str, Any]:
     """Resident heap, allocation per cycle and the per-part profile, from the harness.
     code: "py" (source, as the virtual board lays it out), "mpy" (the program and umqtt.simple
-    as bytecode .mpy, as `make flash` leaves a board), "mpy-O3" (the same compiled with
-    mpy-cross -O3: no line numbers, no asserts) or "romfs" (those .mpy in a ROMFS image).
+    as bytecode .mpy, as `make flash` leaves a board), "mpy-O3" (the program compiled as
+    `make flash NOLINES=1` does: no line numbers) or "romfs" (those .mpy in a ROMFS image).
     sensornode is measured on a boot after its first (boot_once) unless first_boot."""
     fs = workdir / f"{rt.key}-measure-{kind}-{code}{'-first' if first_boot else ''}"
     romfs = code == "romfs"
     measure = scripts.MEASURE_ROMFS if romfs else scripts.MEASURE
     mpy = rt.arch if code != "py" else None
-    options = ("-O3",) if code == "mpy-O3" else ()
+    options = (NO_LINE_NUMBERS,) if code == "mpy-O3" else ()
     uid = _program_fs(kind, fs, broker, measure, cycles, mpy, options)
     if romfs:
         pack_romfs(fs, workdir / f"{rt.key}-romfs-{kind}")
