@@ -340,7 +340,7 @@ def test_packed_romfs_image_is_imported_from_on_the_runtime(tmp_path: Path) -> N
 def test_the_O3_row_compiles_without_line_numbers(tmp_path: Path) -> None:
     # The row's point is what the line numbers cost: its .mpy must really lack them.
     lines = {}
-    for options in ((), ("-O3",)):
+    for options in ((), (NO_LINE_NUMBERS,)):
         fs = tmp_path / ("O3" if options else "O0")
         fs.mkdir()
         (fs / "fails.py").write_text("def f():\n    x = 1\n    return x // 0\n")
@@ -354,7 +354,7 @@ def test_the_O3_row_compiles_without_line_numbers(tmp_path: Path) -> None:
         )
         lines[options] = [ln for ln in done.stdout.splitlines() if "fails.mpy" in ln]
     assert lines[()] == ['  File "fails.mpy", line 3, in f'], lines
-    assert lines[("-O3",)] == ['  File "fails.mpy", line 1, in f'], lines
+    assert lines[(NO_LINE_NUMBERS,)] == ['  File "fails.mpy", line 1, in f'], lines
 
 
 def test_seen_sorts_readings_and_heartbeats_by_device_as_the_inbox_grows() -> None:

@@ -117,7 +117,7 @@ def in_process_figures(
             # Resident heap only: a few cycles are enough for the harness to report.
             "mpy": measure.in_process(rt, kind, workdir, addr, 100, "mpy"),
             "romfs": measure.in_process(rt, kind, workdir, addr, 100, "romfs"),
-            # What dropping line numbers (mpy-cross -O3) would save: not what `make flash` does.
+            # What `make flash NOLINES=1` saves (mpy-cross -O3); the default keeps line numbers.
             "mpy_o3": measure.in_process(rt, kind, workdir, addr, 100, "mpy-O3"),
         }
     # sensornode's first boot on new files checks them with config.py (firmware/validated.py),
