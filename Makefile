@@ -34,7 +34,7 @@ SETUP   ?=
 
 opt = $(if $($(1)),$(2) $($(1)))
 
-.PHONY: help setup test test-ota test-fast test-ha lint compile sim vboard listen plot flash repl reset ls provision erase-config bench brokers clean get set ota browser valgrind
+.PHONY: help setup test test-ota test-fast test-ha lint compile sim vboard listen plot flash repl reset ls provision erase-config bench bench-heap brokers clean get set ota browser valgrind
 
 help:
 	@echo "make sim        a broker, a virtual board and a live view of its readings (start here)"
@@ -52,6 +52,7 @@ help:
 	@echo "make vboard     [BROKER=] [ID=] [BOARD=] [FS=] [SERIAL=] [HEAP=] [UMQTT=1.3.4..1.8.0]: one virtual board"
 	@echo "make vboard SETUP=1   a fresh board that knows no network: its setup page comes up"
 	@echo "                the console says where (setup: portal at http://127.0.0.1:PORT/)"
+	@echo "make bench-heap the net resident heap and its parts alone (a minute)"
 	@echo "make lint | compile | bench | setup | clean"
 
 $(STAMP): requirements.txt
@@ -159,6 +160,11 @@ set: $(STAMP)
 
 bench: setup valgrind
 	$(PY) -m tools.bench
+
+# The net resident heap and its parts alone, in under a minute: what a change to the firmware's
+# size costs, without the quarter-hour bench.
+bench-heap: setup
+	$(PY) -m tools.bench --heap
 
 # Debian's valgrind, for the bench's instructions per cycle: installed when running as root and
 # missing; without it that row says n/a.

@@ -418,3 +418,56 @@ def test_a_board_run_gives_the_same_console_through_a_file_as_through_a_pipe(
         assert finished
         outs.append([line for line in out.splitlines() if line.startswith(("line", "bench"))])
     assert outs[0] == outs[1] == ["line 0", "line 1", "line 2", 'bench: {"cpu": true}']
+
+
+def test_the_heap_report_judges_the_net_heap_and_lists_its_parts() -> None:
+    sizes = ({"xtensawin": 30000, "armv6m": 30000}, {"xtensawin": 1000, "armv6m": 1000})
+
+    def section(rt: bench_boards.Runtime, net: int) -> dict[str, Any]:
+        return bench.assemble(rt, *_raw(net, 300, 60), sizes, 10000, "mosquitto")
+
+    over = bench_report.heap_report({"64-bit": section(bench_boards.WHEEL, 30 * 1024)})
+    lines = over.splitlines()
+    assert "net resident heap, .mpy: 30,720 B (target <= 24 KB: NO)" in lines
+    assert any(line.startswith("module firmware.app") and "7,000" in line for line in lines)
+    at = bench_report.heap_report({"32-bit": section(bench_boards.BOARD_SIZED, 24 * 1024)})
+    assert "net resident heap, .mpy: 24,576 B (target <= 24 KB: yes)" in at.splitlines()
+    both = {
+        "32-bit": {"missing": "no 32-bit MicroPython"},
+        "64-bit": section(bench_boards.WHEEL, 1),
+    }
+    assert bench_report.heap_report(both).startswith(
+        "32-bit: figures missing: no 32-bit MicroPython\n64-bit: "
+    )
+
+
+def test_bench_heap_prints_its_figures_and_leaves_bench_json_alone(
+    tmp_path: Path, monkeypatch: Any, capsys: Any
+) -> None:
+    got, seen = _raw(30 * 1024, 300, 60)
+    sizes = ({"xtensawin": 1, "armv6m": 1}, {"xtensawin": 1, "armv6m": 1})
+    section = bench.assemble(bench_boards.WHEEL, got, seen, sizes, 1, "mosquitto")
+    monkeypatch.setattr(bench, "run_heap", lambda args: {"64-bit": section})
+    out = tmp_path / "bench.json"
+    assert bench.main(["--heap", "--out", str(out)]) == 0
+    assert "net resident heap, .mpy: 30,720 B" in capsys.readouterr().out
+    assert not out.exists()
+
+
+def test_the_heap_figures_are_the_resident_heap_net_of_the_board_by_part(broker: Any) -> None:
+    # One real measurement on the wheel's runtime: the figure and its parts come from the same
+    # board runs the whole bench makes.
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        res = bench.heap_figures(bench_boards.WHEEL, Path(tmp), broker)
+        measured = sorted(p.name for p in Path(tmp).glob("*-measure-*/firmware/node.*"))
+    assert measured == ["node.mpy"]  # the node as `make flash` leaves it, not its source
+    sn = res["sensornode"]
+    d = sn["detail"]
+    board = d["board"]["before_main"] + d["board"]["bsp"]
+    assert sn["net_resident_heap_bytes"] == d["resident_heap_bytes_mpy"] - board > 0
+    modules = d["heap_parts"]["modules"]
+    assert {"firmware.node", "firmware.transport", "umqtt.simple"} <= set(modules)
+    assert "firmware.config" not in modules  # the boot's checks leave before the node runs
+    assert sum(modules.values()) < sn["net_resident_heap_bytes"]

@@ -2,6 +2,7 @@
 
     python -m tools.bench [--boards N] [--seconds S] [--rate HZ] [--cycles N] [--quick]
                           [--only 32-bit|64-bit] [--out build/bench.json]
+    python -m tools.bench --heap [--only 32-bit|64-bit]   # the net heap and its parts alone
 
 Every figure is taken on each runtime there is (tools/bench_boards.py): the PyPI wheel's 64-bit
 MicroPython, and a 32-bit (i386) build at <repo>/../shared/micropython-i386/micropython, whose
@@ -46,7 +47,7 @@ from tools import bench_measure as measure
 from tools import compile as fwcompile
 from tools.bench_boards import BARE_LOOP, FEATURES_TEXT, QOS, WHEEL, Runtime, runtimes
 from tools.bench_extras import EXTRAS, Extra, tls_extras
-from tools.bench_report import report, targets
+from tools.bench_report import heap_report, report, targets
 from tools.brokers import Broker, TlsFiles
 from tools.watcher import Watcher
 
@@ -285,7 +286,9 @@ def tls_listener(stack: contextlib.ExitStack, kind: str, workdir: Path) -> tuple
     return tls.port, ssl.PEM_cert_to_DER_cert(ca.cert_pem.bytes().decode())
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def _chosen(args: argparse.Namespace) -> tuple[list[Runtime], dict[str, Any]]:
+    """The runtimes to measure on (--only), and the results begun with why the 32-bit one is
+    missing, if it is and was asked for."""
     available, missing = runtimes()
     if args.only:
         available = [rt for rt in available if rt.key == args.only]
@@ -293,6 +296,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if missing and args.only != WHEEL.key:
         results["32-bit"] = {"missing": missing}
         say(f"32-bit figures missing: {missing}")
+    return available, results
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    available, results = _chosen(args)
     with contextlib.ExitStack() as stack:
         broker = stack.enter_context(Broker("auto"))
         addr = (broker.host, broker.port)
@@ -307,6 +315,36 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for rt in available:
             seen = live_figures(rt, workdir, broker, sub, args)
             results[rt.key] = assemble(rt, got[rt.key], seen, sizes, args.cycles, broker.kind)
+    return results
+
+
+def heap_figures(rt: Runtime, workdir: Path, addr: tuple[str, int]) -> dict[str, Any]:
+    """sensornode's net resident heap as .mpy and its parts on one runtime, measured as the
+    whole bench measures them, in the shape of a bench.json section (what parts_table reads)."""
+    base = measure.heap_baseline(rt, "sensornode", workdir, addr)
+    mpy = measure.in_process(rt, "sensornode", workdir, addr, 100, "mpy")
+    parts = measure.breakdown(rt, workdir, addr, mpy["modules"], "mpy")
+    return {
+        "runtime": f"{rt.what}; .mpy for -march={rt.arch}",
+        "sensornode": {
+            "net_resident_heap_bytes": _net(mpy, base),
+            "detail": {
+                "board": base,
+                "heap_parts": parts,
+                "resident_heap_bytes_mpy": mpy["resident_heap_bytes"],
+            },
+        },
+    }
+
+
+def run_heap(args: argparse.Namespace) -> dict[str, Any]:
+    """The heap figures alone (--heap), on each runtime there is: a minute, not the bench's
+    quarter hour, for a change to the firmware's size."""
+    available, results = _chosen(args)
+    with Broker("auto") as broker, tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        for rt in available:
+            say(f"{rt.key}: resident heap and its parts, sensornode as .mpy")
+            results[rt.key] = heap_figures(rt, Path(tmp), (broker.host, broker.port))
     return results
 
 
@@ -325,8 +363,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="a smoke run: 3 boards, 5 s, 200 cycles, 1 confirm"
     )
+    parser.add_argument(
+        "--heap",
+        action="store_true",
+        help="only the net resident heap (.mpy) and its parts; printed, bench.json untouched",
+    )
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
+    if args.heap:
+        print(heap_report(run_heap(args)))
+        return 0
     defaults = (3, 5.0, 200, 1) if args.quick else (50, 60.0, 10000, measure.CONFIRM_RUNS)
     args.boards = args.boards if args.boards is not None else defaults[0]
     args.seconds = args.seconds if args.seconds is not None else defaults[1]
