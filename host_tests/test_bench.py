@@ -454,14 +454,13 @@ def test_bench_heap_prints_its_figures_and_leaves_bench_json_alone(
     assert not out.exists()
 
 
-def test_the_heap_figures_are_the_resident_heap_net_of_the_board_by_part(broker: Any) -> None:
+def test_the_heap_figures_are_the_resident_heap_net_of_the_board_by_part(
+    broker: Any, tmp_path: Path
+) -> None:
     # One real measurement on the wheel's runtime: the figure and its parts come from the same
     # board runs the whole bench makes.
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        res = bench.heap_figures(bench_boards.WHEEL, Path(tmp), broker)
-        measured = sorted(p.name for p in Path(tmp).glob("*-measure-*/firmware/node.*"))
+    res = bench.heap_figures(bench_boards.WHEEL, tmp_path, broker)
+    measured = sorted(p.name for p in tmp_path.glob("*-measure-*/firmware/node.*"))
     assert measured == ["node.mpy"]  # the node as `make flash` leaves it, not its source
     sn = res["sensornode"]
     d = sn["detail"]

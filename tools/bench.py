@@ -100,6 +100,14 @@ def _rounded(v: float | None) -> float | None:
     return None if v is None else round(v, 1)
 
 
+def _resident(
+    rt: Runtime, kind: str, workdir: Path, addr: tuple[str, int], code: str, **kw: Any
+) -> dict[str, Any]:
+    """A program's resident heap with its code as `code` (measure.in_process): a few cycles
+    are enough for the harness to report it. The whole bench and `--heap` both take it here."""
+    return measure.in_process(rt, kind, workdir, addr, 100, code, **kw)
+
+
 def in_process_figures(
     rt: Runtime,
     workdir: Path,
@@ -115,16 +123,15 @@ def in_process_figures(
         got[kind] = {
             "base": measure.heap_baseline(rt, kind, workdir, addr),
             "py": measure.in_process(rt, kind, workdir, addr, cycles),
-            # Resident heap only: a few cycles are enough for the harness to report.
-            "mpy": measure.in_process(rt, kind, workdir, addr, 100, "mpy"),
-            "romfs": measure.in_process(rt, kind, workdir, addr, 100, "romfs"),
+            "mpy": _resident(rt, kind, workdir, addr, "mpy"),
+            "romfs": _resident(rt, kind, workdir, addr, "romfs"),
             # What `make flash NOLINES=1` saves (mpy-cross -O3); the default keeps line numbers.
-            "mpy_o3": measure.in_process(rt, kind, workdir, addr, 100, "mpy-O3"),
+            "mpy_o3": _resident(rt, kind, workdir, addr, "mpy-O3"),
         }
     # sensornode's first boot on new files checks them with config.py (firmware/validated.py),
     # builds the HA record and restarts once: the figure is the node after that restart
-    got["sensornode"]["mpy_first"] = measure.in_process(
-        rt, "sensornode", workdir, addr, 100, "mpy", first_boot=True
+    got["sensornode"]["mpy_first"] = _resident(
+        rt, "sensornode", workdir, addr, "mpy", first_boot=True
     )
     modules = got["sensornode"]["mpy"]["modules"]
     got["parts"] = measure.breakdown(rt, workdir, addr, modules, "mpy")
@@ -322,7 +329,7 @@ def heap_figures(rt: Runtime, workdir: Path, addr: tuple[str, int]) -> dict[str,
     """sensornode's net resident heap as .mpy and its parts on one runtime, measured as the
     whole bench measures them, in the shape of a bench.json section (what parts_table reads)."""
     base = measure.heap_baseline(rt, "sensornode", workdir, addr)
-    mpy = measure.in_process(rt, "sensornode", workdir, addr, 100, "mpy")
+    mpy = _resident(rt, "sensornode", workdir, addr, "mpy")
     parts = measure.breakdown(rt, workdir, addr, mpy["modules"], "mpy")
     return {
         "runtime": f"{rt.what}; .mpy for -march={rt.arch}",
